@@ -1,0 +1,194 @@
+//! HTTP: the routes of protocol v1, translated onto [`App`].
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use countersign_protocol::{ijson, StepUpDraft};
+use futures::stream::{self, Stream, StreamExt as _};
+use serde::Deserialize;
+use tokio_stream::wrappers::BroadcastStream;
+
+use crate::app::{App, Event};
+use crate::error::ApiError;
+use crate::store;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+/// Longest long-poll.
+pub const MAX_WAIT_S: u64 = 60;
+/// SSE keep-alive interval.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+type Shared = State<Arc<App>>;
+
+/// The router of protocol v1.
+pub fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/.well-known/countersign", get(well_known))
+        .route("/v1/step-ups", post(submit).get(list))
+        .route("/v1/step-ups/{id}", get(status).delete(withdraw))
+        .route("/v1/step-ups/{id}/decisions", post(decide))
+        .route("/v1/events", get(events))
+        .fallback(|| async { ApiError::not_found("no such endpoint") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(app)
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))
+}
+
+fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::too_large(format!("request body is larger than {MAX_BODY} bytes"))
+        } else {
+            ApiError::malformed(r.body_text())
+        }
+    })
+}
+
+async fn well_known(State(app): Shared) -> Json<serde_json::Value> {
+    Json(app.well_known())
+}
+
+async fn submit(State(app): Shared, headers: HeaderMap, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
+    let workload = app.agent(bearer(&headers)?).await?;
+    let b = body(b)?;
+    let value = ijson::parse(&b).map_err(|e| ApiError::malformed(e.to_string()))?;
+    let draft: StepUpDraft =
+        serde_json::from_value(value).map_err(|e| ApiError::malformed(format!("not a step-up draft: {e}")))?;
+    let key = headers.get("idempotency-key").map(|v| v.to_str().map_err(|_| ApiError::malformed("bad Idempotency-Key")));
+    let key = key.transpose()?;
+    let (status, body) = app.submit(&workload, draft, key).await?;
+    Ok((status, Json(body)).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list(State(app): Shared, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
+    app.approver(bearer(&headers)?).await?;
+    let state = q.state.unwrap_or_else(|| "pending".into());
+    if !["pending", "approved", "denied", "expired", "withdrawn"].contains(&state.as_str()) {
+        return Err(ApiError::malformed(format!("unknown state {state:?}")));
+    }
+    let items = store::step_ups_in_state(app.db(), &state, q.limit.unwrap_or(10_000).clamp(1, 10_000)).await?;
+    let items: Vec<_> = items.into_iter().map(|(id, jwt)| serde_json::json!({"id": id, "jwt": jwt})).collect();
+    Ok(Json(serde_json::json!({ "items": items })))
+}
+
+#[derive(Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+async fn status(
+    State(app): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<WaitQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let token = bearer(&headers)?;
+    if token.starts_with("csa_") {
+        let workload = app.agent(token).await?;
+        if app.owner(&id).await? != workload {
+            return Err(ApiError::forbidden("this request belongs to another workload"));
+        }
+    } else {
+        app.approver(token).await?;
+    }
+    let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_S));
+    Ok(Json(app.wait_status(&id, wait).await?))
+}
+
+async fn withdraw(State(app): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    let workload = app.agent(bearer(&headers)?).await?;
+    Ok(Json(app.withdraw(&workload, &id).await?))
+}
+
+async fn decide(
+    State(app): Shared,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let approver = app.approver(bearer(&headers)?).await?;
+    let b = body(b)?;
+    let token = std::str::from_utf8(&b).map_err(|_| ApiError::malformed("the body must be a compact JWS"))?;
+    let (status, body) = app.decide(&approver, &id, token).await?;
+    Ok((status, Json(body)).into_response())
+}
+
+fn sse_event(e: &Event) -> SseEvent {
+    SseEvent::default().id(e.seq.to_string()).event(e.kind).data(&e.data)
+}
+
+async fn events(
+    State(app): Shared,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    app.approver(bearer(&headers)?).await?;
+    let last: Option<i64> = match headers.get("last-event-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .ok_or_else(|| ApiError::malformed("Last-Event-ID must be an event sequence number"))?,
+        ),
+    };
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let rx = app.subscribe();
+    let mut backlog = Vec::new();
+    if let Some(mut after) = last {
+        loop {
+            let page = store::events_after(app.db(), after, 1000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.0;
+            let n = page.len();
+            backlog.extend(page.into_iter().map(|(seq, kind, data)| Event {
+                seq,
+                kind: if kind == "step-up" { "step-up" } else { "resolved" },
+                data,
+            }));
+            if n < 1000 {
+                break;
+            }
+        }
+    }
+    let mut high = backlog.last().map(|e| e.seq).or(last).unwrap_or(0);
+    let live = BroadcastStream::new(rx)
+        // A lagging subscriber ends its stream; the client resumes with Last-Event-ID and misses nothing.
+        .take_while(|r| std::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let out = match r {
+                Ok(e) if e.seq > high => {
+                    high = e.seq;
+                    Some(Ok(sse_event(&e)))
+                }
+                _ => None,
+            };
+            std::future::ready(out)
+        });
+    let stream = stream::iter(backlog.iter().map(|e| Ok(sse_event(e))).collect::<Vec<_>>()).chain(live);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
