@@ -245,46 +245,67 @@ denials contains {
 }
 
 # ---------------------------------------------------------------------------------------------------------
-# Findings that apply in every environment
+# Findings. Each is finding(rank, approvals, id, reason) with rank 1 low, 2 medium, 3 high, 4 critical.
+# Findings that apply in every environment come first: data leaving, look-alike names, mail in a person's name.
 # ---------------------------------------------------------------------------------------------------------
 
 # Look-alike names: a Cyrillic "р" in "рayments" renders like "payments" but is another tool.
-findings contains finding(4, critical_quorum, "lookalike-name", "A tool, operation or system name contains characters other than plain ASCII letters, digits and . _ - / :, which can make one tool look like another; two approvers must confirm what it really is.") if {
+findings contains finding(4, critical_quorum, "lookalike-name", lookalike_reason) if {
 	some a in input.actions
 	some name in action_names(a)
 	not plain_name(name)
 }
 
-findings contains finding(4, critical_quorum, "lookalike-name", "A tool, operation or system name contains characters other than plain ASCII letters, digits and . _ - / :, which can make one tool look like another; two approvers must confirm what it really is.") if {
+findings contains finding(4, critical_quorum, "lookalike-name", lookalike_reason) if {
 	not plain_name(input.target.system)
 }
 
-findings contains finding(4, critical_quorum, "sensitive-export-external", sprintf("The agent wants to send %s data to a destination outside the company that is not an approved processor; two approvers must agree that it may leave.", [effective_class])) if {
+lookalike_reason := concat(" ", [
+	"A tool, operation or system name contains characters other than plain ASCII letters, digits and . _ - / :,",
+	"which can make one tool look like another; two approvers must confirm what it really is.",
+])
+
+# Confidential or restricted data to an outside destination that is not an approved processor
+# (restricted data there is denied above; this also covers confidential data and personal data).
+findings contains f if {
 	effective_rank >= class_rank.confidential
 	some a in input.actions
 	is_export(a)
 	unapproved_external(a)
+	f := finding(4, critical_quorum, "sensitive-export-external", sprintf(
+		"The agent wants to send %s data to a destination outside the company that is not an approved processor; two approvers must agree that it may leave.",
+		[effective_class]
+	))
 }
 
-findings contains finding(rank, approvals, "sensitive-export-processor", sprintf("The agent wants to send %s data to an approved external processor; an approver confirms that this transfer is expected.", [effective_class])) if {
+# To an approved processor: high, or critical for restricted data.
+findings contains f if {
 	effective_rank >= class_rank.confidential
 	some a in input.actions
 	is_export(a)
 	external_destination(a)
 	not unapproved_external(a)
 	[rank, approvals] := processor_risk
+	f := finding(rank, approvals, "sensitive-export-processor", sprintf(
+		"The agent wants to send %s data to an approved external processor; an approver confirms that this transfer is expected.",
+		[effective_class]
+	))
 }
 
 processor_risk := [4, critical_quorum] if {
 	effective_rank == class_rank.restricted
 } else := [3, 1]
 
-# Mail in a person's name: recipients will believe the person wrote it.
-findings contains finding(rank, 1, "mail-on-behalf", sprintf("The agent will send e-mail in the name of %s; the recipients will believe it comes from them.", [input.identity.on_behalf_of[0].display])) if {
+# Mail in a person's name, in any environment (mail from staging still reaches real people): the
+# recipients will believe the person wrote it. Medium, or high when the data is confidential or above.
+findings contains f if {
 	count(input.identity.on_behalf_of) > 0
 	some a in input.actions
 	is_mail_send(a)
-	rank := mail_rank
+	f := finding(mail_rank, 1, "mail-on-behalf", sprintf(
+		"The agent will send e-mail in the name of %s; the recipients will believe it comes from them.",
+		[input.identity.on_behalf_of[0].display]
+	))
 }
 
 mail_rank := 3 if {
@@ -295,43 +316,59 @@ mail_rank := 3 if {
 # Findings in production
 # ---------------------------------------------------------------------------------------------------------
 
-findings contains finding(4, critical_quorum, "payment", "The agent wants to move money out of the company; payments in production need two approvers.") if {
+findings contains finding(4, critical_quorum, "payment", reason) if {
 	production
 	some a in input.actions
 	is_payment(a)
+	reason := "The agent wants to move money out of the company; payments in production need two approvers."
 }
 
-findings contains finding(3, 1, "refund", "The agent wants to refund a payment; the money returns to the original card and cannot be recalled, so an approver confirms the amount and the customer.") if {
+findings contains finding(3, 1, "refund", reason) if {
 	production
 	some a in input.actions
 	not is_read(a)
 	has_any(a, refund_words)
 	not is_payment(a)
+	reason := concat(" ", [
+		"The agent wants to refund a payment; the money returns to the original card and cannot be recalled,",
+		"so an approver confirms the amount and the customer.",
+	])
 }
 
-findings contains finding(4, critical_quorum, "secret-change", "The agent wants to change or delete a production secret; a wrong rotation can take services down or leak access, so two approvers must agree.") if {
+findings contains finding(4, critical_quorum, "secret-change", reason) if {
 	production
 	some a in input.actions
 	is_secret_change(a)
+	reason := concat(" ", [
+		"The agent wants to change or delete a production secret; a wrong rotation can take services down",
+		"or leak access, so two approvers must agree.",
+	])
 }
 
-findings contains finding(4, critical_quorum, "schema-change", "The agent wants to change the schema of a production database (drop, alter, truncate or migrate); data can be lost for good, so two approvers must agree.") if {
+findings contains finding(4, critical_quorum, "schema-change", reason) if {
 	production
 	some a in input.actions
 	is_schema_change(a)
+	reason := concat(" ", [
+		"The agent wants to change the schema of a production database (drop, alter, truncate or migrate);",
+		"data can be lost for good, so two approvers must agree.",
+	])
 }
 
-findings contains finding(4, critical_quorum, "iam-admin-grant", "The agent wants to grant an administrative or owner role in production; two approvers must agree to widen privileges this far.") if {
+findings contains finding(4, critical_quorum, "iam-admin-grant", reason) if {
 	production
 	some a in input.actions
 	is_iam_change(a)
 	grants_admin(a)
+	reason := "The agent wants to grant an administrative or owner role in production; two approvers must agree to widen privileges this far."
 }
 
-findings contains finding(3, 2, "iam-change", "The agent wants to change who may do what in production (roles or permissions); two approvers must agree.") if {
+# Separation of duties: any other change of roles or permissions is high with two approvers.
+findings contains finding(3, 2, "iam-change", reason) if {
 	production
 	some a in input.actions
 	is_iam_change(a)
+	reason := "The agent wants to change who may do what in production (roles or permissions); two approvers must agree."
 }
 
 findings contains finding(rank, 1, "production-deploy", reason) if {
@@ -346,7 +383,12 @@ deploy_risk(a) := [2, "The agent wants to deploy to production; every customer w
 	a.reversible
 } else := [3, "The agent wants to deploy to production in a way it marks as not reversible; an approver confirms the release."]
 
-# The baseline for every action in production, by what it does and how sensitive the data is.
+# The baseline for every action in production, by what it does and how sensitive the data is:
+#
+#                      public/internal   confidential   restricted
+#   read               (allow)           medium         high
+#   reversible change  low               medium         high
+#   irreversible       medium            high           high
 findings contains finding(rank, 1, id, reason) if {
 	production
 	some a in input.actions
@@ -375,13 +417,17 @@ baseline(a) := [0, "", ""] if {
 } else := [3, "irreversible-sensitive-change", sprintf("The agent wants to make a change to %s data in production that cannot be undone; an approver must confirm it.", [effective_class])]
 
 # ---------------------------------------------------------------------------------------------------------
-# Findings outside production
+# Findings outside production: reversible work passes; anything that cannot be undone is low.
 # ---------------------------------------------------------------------------------------------------------
 
-findings contains finding(1, 1, "irreversible-outside-production", sprintf("The action cannot be undone, even though it runs in %s; a person should confirm it.", [environment])) if {
+findings contains f if {
 	not production
 	some a in input.actions
 	not a.reversible
+	f := finding(1, 1, "irreversible-outside-production", sprintf(
+		"The action cannot be undone, even though it runs in %s; a person should confirm it.",
+		[environment]
+	))
 }
 
 # ---------------------------------------------------------------------------------------------------------

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and testing Countersign needs on a fresh Debian/Ubuntu machine.
+# Idempotent: installs only what is missing. Sourced by scripts/test.sh and scripts/demo.sh.
+set -euo pipefail
+
+APT_PACKAGES=(build-essential pkg-config libssl-dev sqlite3 python3-venv curl)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install Rust with rustup (https://rustup.rs) first" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of Countersign: format, lints, unit and black-box tests, PyJWT interop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/setup.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "build binaries (black-box tests run them)"
+cargo build --workspace --bins --quiet
+
+step "cargo test"
+cargo test --workspace 2>&1 | tee target/cargo-test.log
+grep -q "test result: FAILED" target/cargo-test.log && exit 1
+
+step "interop: a PyJWT + rfc8785 client against the demo gateway"
+bash tests/interop/run.sh
+
+step "benchmarks compile"
+cargo bench --workspace --no-run --quiet
+
+echo
+echo "all tests passed"
