@@ -114,7 +114,7 @@ refund_words := {"refund", "refunds"}
 
 secret_words := {
 	"secret", "secrets", "vault", "kms", "credential", "credentials", "password", "passwords", "apikey",
-	"certificate", "certificates", "rotate",
+	"certificate", "certificates", "cert", "certs",
 }
 
 schema_words := {"migrate", "migration", "migrations", "truncate", "ddl"}

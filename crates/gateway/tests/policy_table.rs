@@ -1,0 +1,627 @@
+//! The default Rego policy, case by case, and the demo scenario library against it.
+
+use countersign_gateway::policy::{Outcome, Policy, PolicyInput, DEFAULT_POLICY};
+use countersign_protocol::{StepUpDraft, Tier};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The workload every table case authenticates as, unless it says otherwise.
+const AGENT: &str = "spiffe://acme.example/ns/test/sa/table-agent";
+
+/// A draft for `AGENT`, acting for one person, built from the parameters the policy looks at.
+fn draft(
+    class: &str,
+    categories: &[&str],
+    system: &str,
+    environment: &str,
+    actions: Vec<Value>,
+) -> StepUpDraft {
+    draft_with(AGENT, true, class, categories, system, environment, actions)
+}
+
+fn draft_with(
+    workload: &str,
+    on_behalf: bool,
+    class: &str,
+    categories: &[&str],
+    system: &str,
+    environment: &str,
+    actions: Vec<Value>,
+) -> StepUpDraft {
+    let on_behalf_of =
+        if on_behalf { json!([{ "sub": "kim.lee@acme.example", "display": "Kim Lee" }]) } else { json!([]) };
+    serde_json::from_value(json!({
+        "identity": { "workload": workload, "display": "Table agent", "on_behalf_of": on_behalf_of },
+        "purpose": { "code": "test.policy_table", "statement": "A case of the policy table." },
+        "data": { "class": class, "categories": categories },
+        "target": { "system": system, "environment": environment },
+        "actions": actions,
+    }))
+    .expect("a well-formed draft")
+}
+
+/// One proposed action.
+fn act(tool: &str, args: Value, reversible: bool) -> Value {
+    json!({ "tool": tool, "args": args, "reversible": reversible })
+}
+
+/// One proposed action with an operation.
+fn act_op(tool: &str, operation: &str, args: Value, reversible: bool) -> Value {
+    json!({ "tool": tool, "operation": operation, "args": args, "reversible": reversible })
+}
+
+/// What a case must come out as: the outcome, its rule id, and for step-ups the tier and quorum.
+#[derive(Debug)]
+enum Want {
+    Allow(&'static str),
+    Deny(&'static str),
+    StepUp(Tier, u32, &'static str),
+}
+
+struct Case {
+    name: &'static str,
+    /// The authenticated workload (normally the draft's own).
+    workload: &'static str,
+    draft: StepUpDraft,
+    want: Want,
+}
+
+fn case(name: &'static str, draft: StepUpDraft, want: Want) -> Case {
+    Case { name, workload: AGENT, draft, want }
+}
+
+fn table() -> Vec<Case> {
+    use Tier::*;
+    use Want::*;
+    let read_wiki = || act("wiki.pages.get", json!({ "page": "Runbooks" }), true);
+    vec![
+        // Allowed without a human.
+        case(
+            "an internal read in production passes",
+            draft("internal", &[], "wiki", "production", vec![read_wiki()]),
+            Allow("low-risk-production"),
+        ),
+        case(
+            "a public read in production passes",
+            draft(
+                "public",
+                &[],
+                "status-page",
+                "production",
+                vec![act("statuspage.incidents.list", json!({}), true)],
+            ),
+            Allow("low-risk-production"),
+        ),
+        case(
+            "a reversible change to restricted data in staging passes",
+            draft(
+                "restricted",
+                &["pii"],
+                "hr-db",
+                "staging",
+                vec![act("hr.employees.update", json!({ "id": "e-1" }), true)],
+            ),
+            Allow("reversible-outside-production"),
+        ),
+        case(
+            "an uncatalogued system declared public is read freely",
+            draft("public", &[], "lunch-menu", "production", vec![act("menu.get", json!({}), true)]),
+            Allow("low-risk-production"),
+        ),
+        // Denied outright.
+        Case {
+            name: "a workload that is not SPIFFE is denied",
+            workload: "https://agents.acme.example/bot",
+            draft: draft_with(
+                "https://agents.acme.example/bot",
+                true,
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                vec![read_wiki()],
+            ),
+            want: Deny("workload-not-spiffe"),
+        },
+        Case {
+            name: "a workload from an untrusted trust domain is denied",
+            workload: "spiffe://evil.example/ns/x/sa/y",
+            draft: draft_with(
+                "spiffe://evil.example/ns/x/sa/y",
+                true,
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                vec![read_wiki()],
+            ),
+            want: Deny("untrusted-trust-domain"),
+        },
+        Case {
+            name: "asking in another workload's name is denied",
+            workload: "spiffe://acme.example/ns/other/sa/agent",
+            draft: draft("internal", &[], "wiki", "production", vec![read_wiki()]),
+            want: Deny("identity-mismatch"),
+        },
+        case(
+            "an empty action chain is denied",
+            draft("internal", &[], "wiki", "production", vec![]),
+            Deny("empty-action-chain"),
+        ),
+        case(
+            "restricted data to an unapproved external host is denied",
+            draft(
+                "restricted",
+                &[],
+                "hr-db",
+                "production",
+                vec![act("hr.payroll.export", json!({ "url": "https://drive.other.example/x" }), false)],
+            ),
+            Deny("restricted-data-leaving"),
+        ),
+        case(
+            "restricted data flagged external is denied in dev too",
+            draft(
+                "restricted",
+                &[],
+                "hr-db",
+                "dev",
+                vec![act("hr.payroll.upload", json!({ "external": true }), true)],
+            ),
+            Deny("restricted-data-leaving"),
+        ),
+        // Dev versus production: the same change.
+        case(
+            "the staging change above steps up high in production",
+            draft(
+                "restricted",
+                &["pii"],
+                "hr-db",
+                "production",
+                vec![act("hr.employees.update", json!({ "id": "e-1" }), true)],
+            ),
+            StepUp(High, 1, "restricted-change"),
+        ),
+        case(
+            "an unknown environment counts as production",
+            draft(
+                "internal",
+                &[],
+                "wiki",
+                "prod-eu-2",
+                vec![act("wiki.pages.update", json!({ "page": "x" }), true)],
+            ),
+            StepUp(Low, 1, "reversible-change"),
+        ),
+        case(
+            "a payment in staging is only low (irreversible outside production)",
+            draft(
+                "restricted",
+                &["financial"],
+                "payments-api",
+                "staging",
+                vec![act("payments.transfer", json!({ "amount": "1.00" }), false)],
+            ),
+            StepUp(Low, 1, "irreversible-outside-production"),
+        ),
+        // Low and medium.
+        case(
+            "a reversible wiki edit in production is low",
+            draft(
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                vec![act("confluence.pages.update", json!({ "page": "x" }), true)],
+            ),
+            StepUp(Low, 1, "reversible-change"),
+        ),
+        case(
+            "a confidential read in production is medium",
+            draft(
+                "confidential",
+                &["pii"],
+                "crm",
+                "production",
+                vec![act("crm.customers.lookup", json!({ "id": "c-1" }), true)],
+            ),
+            StepUp(Medium, 1, "confidential-read"),
+        ),
+        case(
+            "an irreversible change to internal data is medium",
+            draft(
+                "internal",
+                &[],
+                "jira",
+                "production",
+                vec![act("jira.issues.delete", json!({ "key": "OPS-1" }), false)],
+            ),
+            StepUp(Medium, 1, "irreversible-change"),
+        ),
+        case(
+            "mail on someone's behalf is medium",
+            draft(
+                "internal",
+                &[],
+                "mail",
+                "production",
+                vec![act("gmail.messages.send", json!({ "to": ["a@b.example"] }), false)],
+            ),
+            StepUp(Medium, 1, "mail-on-behalf"),
+        ),
+        case(
+            "a reversible production deploy is medium",
+            draft(
+                "internal",
+                &[],
+                "k8s-prod",
+                "production",
+                vec![act("argo.rollouts.deploy", json!({ "app": "x" }), true)],
+            ),
+            StepUp(Medium, 1, "production-deploy"),
+        ),
+        // High.
+        case(
+            "mail on someone's behalf with confidential data is high",
+            draft(
+                "confidential",
+                &[],
+                "mail",
+                "production",
+                vec![act("gmail.messages.send", json!({ "to": ["a@b.example"] }), false)],
+            ),
+            StepUp(High, 1, "mail-on-behalf"),
+        ),
+        case(
+            "the catalogue overrides an under-declared class (hr-db declared public)",
+            draft(
+                "public",
+                &[],
+                "hr-db",
+                "production",
+                vec![act_op("workday.compensation.get", "list", json!({}), true)],
+            ),
+            StepUp(High, 1, "restricted-read"),
+        ),
+        case(
+            "a data category overrides an under-declared class (pci declared public)",
+            draft("public", &["pci"], "lunch-menu", "production", vec![act("menu.get", json!({}), true)]),
+            StepUp(High, 1, "restricted-read"),
+        ),
+        case(
+            "a refund is high",
+            draft(
+                "restricted",
+                &["pci"],
+                "payments-api",
+                "production",
+                vec![act("payments.refund", json!({ "amount": "12.00" }), false)],
+            ),
+            StepUp(High, 1, "refund"),
+        ),
+        case(
+            "an IAM change is high with two approvers",
+            draft(
+                "internal",
+                &[],
+                "iam",
+                "production",
+                vec![act("gcloud.iam.add_policy_binding", json!({ "role": "roles/viewer" }), true)],
+            ),
+            StepUp(High, 2, "iam-change"),
+        ),
+        case(
+            "confidential data to an approved processor is high",
+            draft(
+                "confidential",
+                &["pii"],
+                "crm",
+                "production",
+                vec![act(
+                    "crm.contacts.export",
+                    json!({ "destination": "sftp://acme@sftp.payroll-partner.example:22/in" }),
+                    false,
+                )],
+            ),
+            StepUp(High, 1, "sensitive-export-processor"),
+        ),
+        case(
+            "the riskiest action of a chain sets the tier",
+            draft(
+                "internal",
+                &[],
+                "accounts",
+                "production",
+                vec![read_wiki(), act("accounts.users.delete", json!({ "id": "u-1" }), false)],
+            ),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        ),
+        // Critical, always with two approvers.
+        case(
+            "a production payment is critical",
+            draft(
+                "restricted",
+                &["financial"],
+                "payments-api",
+                "production",
+                vec![act("payments.transfer", json!({ "amount": "250000.00" }), false)],
+            ),
+            StepUp(Critical, 2, "payment"),
+        ),
+        case(
+            "rotating a production secret is critical",
+            draft(
+                "restricted",
+                &["secrets"],
+                "vault",
+                "production",
+                vec![act("vault.secrets.rotate", json!({ "path": "p" }), false)],
+            ),
+            StepUp(Critical, 2, "secret-change"),
+        ),
+        case(
+            "a write in the secrets category is critical whatever the tool",
+            draft(
+                "internal",
+                &["secrets"],
+                "ci",
+                "production",
+                vec![act("github.actions.update", json!({ "name": "NPM_TOKEN" }), true)],
+            ),
+            StepUp(Critical, 2, "secret-change"),
+        ),
+        case(
+            "dropping a production table is critical",
+            draft(
+                "confidential",
+                &[],
+                "orders-db",
+                "production",
+                vec![act("postgres.execute", json!({ "sql": "DROP TABLE orders;" }), false)],
+            ),
+            StepUp(Critical, 2, "schema-change"),
+        ),
+        case(
+            "a migration is critical",
+            draft(
+                "internal",
+                &[],
+                "analytics",
+                "production",
+                vec![act("db.migrate", json!({ "to": "0042" }), false)],
+            ),
+            StepUp(Critical, 2, "schema-change"),
+        ),
+        case(
+            "granting an owner role is critical",
+            draft(
+                "internal",
+                &[],
+                "iam",
+                "production",
+                vec![act("gcloud.iam.add_policy_binding", json!({ "role": "roles/owner" }), true)],
+            ),
+            StepUp(Critical, 2, "iam-admin-grant"),
+        ),
+        case(
+            "PII to an unapproved outside endpoint is critical",
+            draft(
+                "confidential",
+                &["pii"],
+                "crm",
+                "production",
+                vec![act(
+                    "crm.contacts.export",
+                    json!({ "destination": "https://collector.other.example/in" }),
+                    false,
+                )],
+            ),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        ),
+        case(
+            "restricted data to an approved processor is critical",
+            draft(
+                "restricted",
+                &["pii"],
+                "hr-db",
+                "production",
+                vec![act(
+                    "hr.payroll.export",
+                    json!({ "destination": "https://sftp.payroll-partner.example/in" }),
+                    false,
+                )],
+            ),
+            StepUp(Critical, 2, "sensitive-export-processor"),
+        ),
+        case(
+            "a look-alike tool name (Cyrillic р) is critical",
+            draft(
+                "internal",
+                &[],
+                "payments-api",
+                "production",
+                vec![act("\u{0440}ayments.status", json!({}), true)],
+            ),
+            StepUp(Critical, 2, "lookalike-name"),
+        ),
+        case(
+            "a \"query\" whose SQL drops a table is critical",
+            draft(
+                "internal",
+                &[],
+                "analytics",
+                "production",
+                vec![act_op(
+                    "warehouse.query",
+                    "select",
+                    json!({ "sql": "SELECT 1;\nDROP TABLE events; --" }),
+                    true,
+                )],
+            ),
+            StepUp(Critical, 2, "schema-change"),
+        ),
+    ]
+}
+
+fn describe(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Allow { id, .. } => format!("allow {id}"),
+        Outcome::Deny { id, .. } => format!("deny {id}"),
+        Outcome::StepUp { id, tier, approvals_required, .. } => {
+            format!("step_up {} x{approvals_required} {id}", tier.as_str())
+        }
+    }
+}
+
+fn reason_of(outcome: &Outcome) -> &str {
+    match outcome {
+        Outcome::Allow { reason, .. } | Outcome::Deny { reason, .. } | Outcome::StepUp { reason, .. } => {
+            reason
+        }
+    }
+}
+
+#[test]
+fn default_policy_loads() {
+    Policy::load(DEFAULT_POLICY).expect("the default policy loads");
+}
+
+#[test]
+fn default_policy_table() {
+    let policy = Policy::default_policy();
+    let cases = table();
+    assert!(cases.len() >= 15);
+    let mut failures = Vec::new();
+    for c in &cases {
+        let got = match policy.evaluate(&PolicyInput { workload: c.workload, draft: &c.draft }) {
+            Ok(got) => got,
+            Err(e) => {
+                failures.push(format!("{}: evaluation failed: {e}", c.name));
+                continue;
+            }
+        };
+        let ok = match (&c.want, &got) {
+            (Want::Allow(want), Outcome::Allow { id, .. }) | (Want::Deny(want), Outcome::Deny { id, .. }) => {
+                id == want
+            }
+            (Want::StepUp(tier, n, want), Outcome::StepUp { id, tier: t, approvals_required, .. }) => {
+                id == want && t == tier && approvals_required == n
+            }
+            _ => false,
+        };
+        if !ok {
+            failures.push(format!("{}: wanted {:?}, got {}", c.name, c.want, describe(&got)));
+        }
+        let reason = reason_of(&got);
+        if !(reason.len() > 20 && reason.starts_with(char::is_uppercase) && reason.ends_with('.')) {
+            failures.push(format!("{}: the reason is not a sentence: {reason:?}", c.name));
+        }
+        if let Outcome::StepUp { tier, approvals_required, .. } = &got {
+            if *tier == Tier::Critical && *approvals_required < 2 {
+                failures.push(format!("{}: critical with a quorum of {approvals_required}", c.name));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+}
+
+/// The same draft is judged differently when another workload authenticated for it.
+#[test]
+fn the_authenticated_workload_is_what_counts() {
+    let policy = Policy::default_policy();
+    let d = draft("internal", &[], "wiki", "production", vec![act("wiki.pages.get", json!({}), true)]);
+    let own = policy.evaluate(&PolicyInput { workload: AGENT, draft: &d }).unwrap();
+    assert!(matches!(own, Outcome::Allow { .. }), "{own:?}");
+    let other =
+        policy.evaluate(&PolicyInput { workload: "spiffe://acme.example/ns/x/sa/y", draft: &d }).unwrap();
+    assert!(matches!(other, Outcome::Deny { .. }), "{other:?}");
+}
+
+const SCENARIOS: &str = include_str!("../demo/scenarios.json");
+
+#[derive(Debug, Deserialize)]
+struct Scenario {
+    name: String,
+    draft: StepUpDraft,
+    expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+struct Expect {
+    outcome: String,
+    #[serde(default)]
+    tier: Option<Tier>,
+}
+
+#[test]
+fn demo_scenarios_match_their_expectations() {
+    // The library is I-JSON (no duplicate keys, no numbers beyond 2^53), like everything an agent sends.
+    countersign_protocol::ijson::parse(SCENARIOS.as_bytes()).expect("demo/scenarios.json is I-JSON");
+    let scenarios: Vec<Scenario> = serde_json::from_str(SCENARIOS).expect("demo/scenarios.json parses");
+    assert!(scenarios.len() >= 14, "only {} scenarios", scenarios.len());
+
+    let policy = Policy::default_policy();
+    let mut failures = Vec::new();
+    let mut tiers = Vec::new();
+    let (mut allows, mut denies, mut step_ups) = (0, 0, 0);
+    for s in &scenarios {
+        let got =
+            match policy.evaluate(&PolicyInput { workload: &s.draft.identity.workload, draft: &s.draft }) {
+                Ok(got) => got,
+                Err(e) => {
+                    failures.push(format!("{}: evaluation failed: {e}", s.name));
+                    continue;
+                }
+            };
+        let (outcome, tier) = match &got {
+            Outcome::Allow { .. } => {
+                allows += 1;
+                ("allow", None)
+            }
+            Outcome::Deny { .. } => {
+                denies += 1;
+                ("deny", None)
+            }
+            Outcome::StepUp { tier, .. } => {
+                step_ups += 1;
+                tiers.push(*tier);
+                ("step_up", Some(*tier))
+            }
+        };
+        let tier_ok = s.expect.tier.is_none() || s.expect.tier == tier;
+        if outcome != s.expect.outcome || !tier_ok {
+            failures.push(format!(
+                "{}: expected {} {:?}, got {}",
+                s.name,
+                s.expect.outcome,
+                s.expect.tier,
+                describe(&got)
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} scenarios failed:\n{}",
+        failures.len(),
+        scenarios.len(),
+        failures.join("\n")
+    );
+
+    // What the console shows is mostly step-ups, at every tier; a few pass or are refused at once.
+    assert!(allows >= 1 && denies >= 1, "{allows} allowed, {denies} denied");
+    assert!(step_ups * 2 > scenarios.len(), "only {step_ups} of {} scenarios step up", scenarios.len());
+    for tier in [Tier::Low, Tier::Medium, Tier::High, Tier::Critical] {
+        assert!(tiers.contains(&tier), "no scenario steps up at {}", tier.as_str());
+    }
+}
+
+#[test]
+fn malformed_rego_is_an_error() {
+    assert!(Policy::load("package x\nthis is not rego").is_err());
+}
