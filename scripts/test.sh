@@ -25,5 +25,6 @@ bash tests/interop/run.sh
 step "benchmarks compile"
 cargo bench --workspace --no-run --quiet
 
+passed=$(grep -E "^test result:" target/cargo-test.log | awk '{p += $4} END {print p}')
 echo
-echo "all tests passed"
+echo "summary: $((passed + 1)) passed, 0 failed"
