@@ -14,7 +14,7 @@ use countersign_protocol::{
     self as protocol, jwk::kid_of, AuthClaims, DecisionClaims, Jwk, StepUpDraft, Verdict,
 };
 use futures::StreamExt as _;
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -258,12 +258,20 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    bench_policy();
+    // An optional filter word after `--`: `policy`, `decisions` or `sse`.
+    let only = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let run = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if run("policy") {
+        bench_policy();
+    }
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
-        bench_decisions().await;
-        bench_sse(1).await;
-        bench_sse(10).await;
+        if run("decisions") {
+            bench_decisions().await;
+        }
+        if run("sse") {
+            bench_sse(1).await;
+            bench_sse(10).await;
+        }
     });
-    let _ = Value::Null;
 }
