@@ -453,3 +453,19 @@ async fn demo_streams_verifiable_requests_with_the_default_policy() {
         assert!(!c["actions"].as_array().unwrap().is_empty());
     }
 }
+
+#[tokio::test]
+async fn removing_an_approver_takes_effect_within_a_second() {
+    let (_d, gw) = setup(&[]).await;
+    let a = gw.approver("A", "a@acme.example");
+    let token = a.auth(&gw.ep);
+    let get = || http().get(gw.at("/v1/step-ups?state=pending")).bearer_auth(&token).send();
+    assert_eq!(get().await.unwrap().status().as_u16(), 200);
+    gateway_cli(&["approvers", "remove", "--data", gw.data.to_str().unwrap(), "--kid", &a.kid]);
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    assert_eq!(
+        get().await.unwrap().status().as_u16(),
+        401,
+        "a cached auth token of a removed approver is refused"
+    );
+}

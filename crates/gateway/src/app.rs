@@ -5,7 +5,7 @@
 //! and the stored states never disagree, and a restart loses nothing that was acknowledged.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
@@ -88,7 +88,17 @@ pub struct App {
     events: broadcast::Sender<Event>,
     write: tokio::sync::Mutex<()>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Verified auth tokens (by SHA-256) → (kid, exp): a console reuses its token for minutes.
+    verified_auth: Mutex<HashMap<[u8; 32], (String, i64)>>,
+    /// Enrolled approvers, reloaded at most [`APPROVER_CACHE`] after a change on disk may have
+    /// happened (the CLI enrols from another process): removal takes effect within that time.
+    approvers: Mutex<Option<(Instant, Arc<HashMap<String, Approver>>)>>,
 }
+
+/// How long the in-memory copy of the approvers table is trusted.
+pub const APPROVER_CACHE: Duration = Duration::from_secs(1);
+/// Most verified auth tokens remembered.
+const MAX_VERIFIED_AUTH: usize = 10_000;
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
@@ -191,6 +201,8 @@ impl App {
             events,
             write: tokio::sync::Mutex::new(()),
             buckets: Mutex::new(HashMap::new()),
+            verified_auth: Mutex::new(HashMap::new()),
+            approvers: Mutex::new(None),
         }
     }
 
@@ -456,12 +468,51 @@ impl App {
             .ok_or_else(|| ApiError::unauthorized("unknown agent token"))
     }
 
+    /// An enrolled approver by kid, from a copy of the table at most [`APPROVER_CACHE`] old;
+    /// a kid missing from the copy is looked up in the store.
+    pub async fn enrolled(&self, kid: &str) -> Result<Option<Approver>, ApiError> {
+        let cached = {
+            let guard = self.approvers.lock().unwrap_or_else(|p| p.into_inner());
+            guard.as_ref().filter(|(at, _)| at.elapsed() < APPROVER_CACHE).map(|(_, m)| m.clone())
+        };
+        let table = match cached {
+            Some(t) => t,
+            None => {
+                let all = store::approvers(&self.db).await?;
+                let table: Arc<HashMap<String, Approver>> =
+                    Arc::new(all.into_iter().map(|a| (a.kid.clone(), a)).collect());
+                *self.approvers.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((Instant::now(), table.clone()));
+                table
+            }
+        };
+        match table.get(kid) {
+            Some(a) => Ok(Some(a.clone())),
+            // Enrolled since the copy was taken? Ask the store (one query, as without a cache).
+            None => Ok(store::approver(&self.db, kid).await?),
+        }
+    }
+
     /// Authenticate an approver's auth JWT.
     pub async fn approver(&self, token: &str) -> Result<Approver, ApiError> {
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let t = now();
+        let known = {
+            let cache = self.verified_auth.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(&hash).filter(|(_, exp)| *exp >= t).map(|(kid, _)| kid.clone())
+        };
+        if let Some(kid) = known {
+            // Still enrolled? (An approver removed since is refused from the next reload on.)
+            return self
+                .enrolled(&kid)
+                .await?
+                .ok_or_else(|| ApiError::unauthorized(format!("approver key {kid} is not enrolled")));
+        }
         let header =
             protocol::jws::decode_header(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
         let kid = header.kid.ok_or_else(|| ApiError::unauthorized("auth token has no kid"))?;
-        let approver = store::approver(&self.db, &kid)
+        let approver = self
+            .enrolled(&kid)
             .await?
             .ok_or_else(|| ApiError::unauthorized(format!("approver key {kid} is not enrolled")))?;
         let key = approver_key(&approver)?;
@@ -469,12 +520,21 @@ impl App {
             token,
             TYP_AUTH,
             &key,
-            &Validation::at(now()).audience(&self.ep).max_lifetime(protocol::AUTH_MAX_LIFETIME_S),
+            &Validation::at(t).audience(&self.ep).max_lifetime(protocol::AUTH_MAX_LIFETIME_S),
         )
         .map_err(|e| ApiError::unauthorized(format!("auth token rejected: {e}")))?;
         if v.claims.iss != kid {
             return Err(ApiError::unauthorized("auth token iss is not its kid"));
         }
+        let mut cache = self.verified_auth.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() >= MAX_VERIFIED_AUTH {
+            cache.retain(|_, (_, exp)| *exp >= t);
+            if cache.len() >= MAX_VERIFIED_AUTH {
+                cache.clear();
+            }
+        }
+        // Remembered until its exp (the leeway is not extended to cached tokens).
+        cache.insert(hash, (kid, v.claims.exp));
         Ok(approver)
     }
 
@@ -599,7 +659,8 @@ impl App {
         let token = token.trim();
         let header = protocol::jws::decode_header(token).map_err(ApiError::from_protocol)?;
         let kid = header.kid.ok_or_else(|| ApiError::unauthorized("decision has no kid"))?;
-        let signer = store::approver(&self.db, &kid)
+        let signer = self
+            .enrolled(&kid)
             .await?
             .ok_or_else(|| ApiError::unauthorized(format!("decision signed by unknown key {kid}")))?;
         if signer.kid != approver.kid {

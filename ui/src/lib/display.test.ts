@@ -1,0 +1,85 @@
+import { describe, expect, it } from "vitest";
+import { hiddenCodePoints, isSuspicious, mixedScripts, segments, visible, warningsFor } from "./display";
+
+const BIDI = [0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2061,
+  0x2062, 0x2063, 0x2064, 0x2066, 0x2067, 0x2068, 0x2069, 0xfeff, 0x00ad];
+
+describe("visible", () => {
+  it("replaces every invisible and bidi control with a marker", () => {
+    for (const cp of BIDI) {
+      const s = `a${String.fromCodePoint(cp)}b`;
+      const out = visible(s);
+      expect(out).toBe(`a⟦U+${cp.toString(16).toUpperCase().padStart(4, "0")}⟧b`);
+      expect(hiddenCodePoints(out)).toEqual([]);
+    }
+  });
+
+  it("keeps ordinary text, tabs and newlines", () => {
+    expect(visible("héllo\n\tworld ✓ Иван")).toBe("héllo\n\tworld ✓ Иван");
+  });
+
+  it("makes C0 controls and tag characters visible too", () => {
+    expect(visible("a\u0007b")).toBe("a⟦U+0007⟧b");
+    expect(visible("x\u{E0041}")).toBe("x⟦U+E0041⟧");
+  });
+
+  it("shows the classic trojan-source override", () => {
+    const s = "access_level = \u202E'resu' != \u2066";
+    expect(visible(s)).toContain("⟦U+202E⟧");
+    expect(visible(s)).toContain("⟦U+2066⟧");
+    expect(hiddenCodePoints(s)).toEqual([0x202e, 0x2066]);
+  });
+});
+
+describe("segments", () => {
+  it("splits into text runs and markers and never yields a raw control", () => {
+    const segs = segments("pay\u200Bpal\u202E!");
+    expect(segs).toEqual([
+      { text: "pay", hidden: null },
+      { text: "⟦U+200B⟧", hidden: 0x200b },
+      { text: "pal", hidden: null },
+      { text: "⟦U+202E⟧", hidden: 0x202e },
+      { text: "!", hidden: null },
+    ]);
+    expect(hiddenCodePoints(segs.map((s) => s.text).join(""))).toEqual([]);
+  });
+
+  it("returns nothing for the empty string", () => {
+    expect(segments("")).toEqual([]);
+  });
+});
+
+describe("mixedScripts", () => {
+  it("flags Cyrillic letters inside a Latin identifier", () => {
+    // "pаypal" with U+0430 CYRILLIC SMALL LETTER A
+    expect(mixedScripts("send_to pаypal.transfer")).toEqual([{ token: "pаypal.transfer", scripts: ["Latin", "Cyrillic"] }]);
+  });
+
+  it("flags Greek omicron in a tool name", () => {
+    expect(mixedScripts("db.drοp_table")[0].scripts).toEqual(["Latin", "Greek"]);
+  });
+
+  it("does not flag single-script words or Japanese", () => {
+    expect(mixedScripts("delete user Иван from table users")).toEqual([]);
+    expect(mixedScripts("東京タワー")).toEqual([]);
+    expect(mixedScripts("Müller-Lüdenscheidt 42")).toEqual([]);
+  });
+
+  it("sees through zero-width characters hiding inside the token", () => {
+    expect(mixedScripts("pay\u200Bpаl")).toHaveLength(1);
+  });
+});
+
+describe("warningsFor", () => {
+  it("names the code point and the mixed token, itself safe to show", () => {
+    const w = warningsFor("tool", "pаy\u202Epal");
+    expect(w).toContain("tool: contains U+202E RIGHT-TO-LEFT OVERRIDE");
+    expect(w.some((x) => x.includes("mixes Latin and Cyrillic"))).toBe(true);
+    expect(w.every((x) => hiddenCodePoints(x).length === 0)).toBe(true);
+  });
+
+  it("is empty for clean text", () => {
+    expect(warningsFor("tool", "stripe.refund")).toEqual([]);
+    expect(isSuspicious("stripe.refund")).toBe(false);
+  });
+});
