@@ -92,8 +92,11 @@ pub struct App {
     verified_auth: Mutex<HashMap<[u8; 32], (String, i64)>>,
     /// Enrolled approvers, reloaded at most [`APPROVER_CACHE`] after a change on disk may have
     /// happened (the CLI enrols from another process): removal takes effect within that time.
-    approvers: Mutex<Option<(Instant, Arc<HashMap<String, Approver>>)>>,
+    approvers: Mutex<Option<(Instant, ApproverTable)>>,
 }
+
+/// The approvers by kid.
+type ApproverTable = Arc<HashMap<String, Approver>>;
 
 /// How long the in-memory copy of the approvers table is trusted.
 pub const APPROVER_CACHE: Duration = Duration::from_secs(1);
