@@ -1,10 +1,15 @@
-import { defineConfig } from "vitest/config";
 import { svelte } from "@sveltejs/vite-plugin-svelte";
 import { svelteTesting } from "@testing-library/svelte/vite";
+import { defineConfig } from "vitest/config";
 
 // Tauri serves ui/dist; the dev server is only used by `tauri dev`.
-export default defineConfig({
-  plugins: [svelte(), svelteTesting()],
+export default defineConfig(({ mode }) => ({
+  plugins: [
+    // Tests compile components as production does: dev-mode snippet wrappers write to Function.prototype
+    // members, which the app freezes at start-up (see main.ts and App.frozen.test.ts).
+    svelte(mode === "test" ? { compilerOptions: { dev: false } } : {}),
+    svelteTesting(),
+  ],
   clearScreen: false,
   server: { port: 1420, strictPort: true },
   build: {
@@ -22,4 +27,4 @@ export default defineConfig({
     pool: "threads",
     maxWorkers: 2,
   },
-});
+}));

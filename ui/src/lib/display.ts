@@ -131,7 +131,7 @@ export function mixedScripts(text: string): MixedScript[] {
   const cleaned = Array.from(text)
     .filter((ch) => !isHidden(ch.codePointAt(0) as number))
     .join("");
-  for (const token of cleaned.match(/[\p{L}\p{M}\p{N}_.\-]+/gu) ?? []) {
+  for (const token of cleaned.match(/[\p{L}\p{M}\p{N}_.-]+/gu) ?? []) {
     const scripts: string[] = [];
     for (const ch of token) {
       // Letters shared by scripts (the Japanese long-vowel mark, combining marks) belong to none.

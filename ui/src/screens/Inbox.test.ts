@@ -1,8 +1,9 @@
 import { render, waitFor } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { RequestSummary } from "../bindings/RequestSummary";
 import { inbox } from "../lib/inbox.svelte";
+import { nav } from "../lib/nav.svelte";
 import { nowSeconds } from "../lib/urgency";
 import { detail, summary } from "../test/fixtures";
 import Inbox from "./Inbox.svelte";
@@ -26,6 +27,11 @@ function rowIds(container: HTMLElement): string[] {
 }
 
 describe("Inbox", () => {
+  beforeEach(() => {
+    nav.openId = null;
+    nav.cursorId = null;
+  });
+
   it("sorts by tier, then by time left, and drops expired requests", async () => {
     const now = nowSeconds();
     serve([

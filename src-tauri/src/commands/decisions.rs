@@ -1,0 +1,44 @@
+//! Decisions: the UI asks "approve request X with reason R"; the core checks and signs.
+
+use countersign_console_core::decide::DecisionInput;
+use countersign_console_core::sync::Delivery;
+use countersign_protocol::Verdict;
+use tauri::{AppHandle, State};
+
+use crate::dto::{DecideArgs, DecisionResult};
+use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::Shell;
+
+/// Check, sign, commit and send a decision. The rules are checked again in the core.
+#[tauri::command]
+pub async fn decide(app: AppHandle, shell: State<'_, Shell>, args: DecideArgs) -> IpcResult<DecisionResult> {
+    let verdict = match args.verdict.as_str() {
+        "approve" => Verdict::Approve,
+        "deny" => Verdict::Deny,
+        other => return Err(IpcError::new(ErrorCode::InvalidInput, format!("unknown verdict {other:?}"))),
+    };
+    let input = DecisionInput {
+        verdict,
+        reason: args.reason,
+        ttl_s: args.ttl_s,
+        max_uses: args.max_uses,
+        binding_code: args.binding_code.filter(|c| !c.trim().is_empty()),
+    };
+    let outcome = shell.console.decide(&args.id, input).await?;
+    let (state, delivered, message) = match &outcome.delivery {
+        Delivery::Accepted { state, .. } => (state.clone(), true, format!("Delivered: the request is {state}.")),
+        Delivery::Refused { status, answer } => (
+            "refused".into(),
+            true,
+            format!(
+                "The enforcement point refused the decision ({status}): {}",
+                answer["message"].as_str().unwrap_or("no reason given")
+            ),
+        ),
+        Delivery::Queued { error } => {
+            ("undelivered".into(), false, format!("Signed and saved; waiting to deliver ({error})."))
+        }
+    };
+    crate::refresh(&app);
+    Ok(DecisionResult { id: args.id, state, delivered, message })
+}

@@ -1,0 +1,8 @@
+//! Tauri commands, one module per domain; each is a thin translation onto the console core.
+
+pub mod decisions;
+pub mod eps;
+pub mod history;
+pub mod keys;
+pub mod requests;
+pub mod settings;

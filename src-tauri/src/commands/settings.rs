@@ -1,0 +1,21 @@
+//! Settings: notification threshold and pause.
+
+use tauri::{AppHandle, State};
+
+use crate::dto::Settings;
+use crate::error::IpcResult;
+use crate::Shell;
+
+/// The current settings.
+#[tauri::command]
+pub async fn get_settings(shell: State<'_, Shell>) -> IpcResult<Settings> {
+    Ok(crate::view::settings(&shell.console.settings().await?))
+}
+
+/// Save settings; the saved values.
+#[tauri::command]
+pub async fn set_settings(app: AppHandle, shell: State<'_, Shell>, settings: Settings) -> IpcResult<Settings> {
+    let saved = shell.console.save_settings(&crate::view::core_settings(&settings)).await?;
+    crate::tray::update(&app);
+    Ok(crate::view::settings(&saved))
+}

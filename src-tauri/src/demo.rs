@@ -1,0 +1,44 @@
+//! `--demo`: an embedded reference gateway in demo mode on a loopback port, this profile's key
+//! enrolled with it, its key pinned, so a newcomer sees live requests within seconds.
+
+use std::path::Path;
+use std::time::Duration;
+
+use countersign_console_core::Console;
+use countersign_gateway::{store, Config, DemoOptions, ServeOptions};
+
+/// The principal the demo approver is enrolled as (no demo request acts on its behalf).
+pub const DEMO_PRINCIPAL: &str = "you@countersign.demo";
+
+/// Start the embedded gateway, enrol and pin; returns its URL.
+pub async fn start(console: &Console, profile: &Path) -> anyhow::Result<String> {
+    let running = countersign_gateway::start(ServeOptions {
+        listen: "127.0.0.1:0".parse()?,
+        data: profile.join("demo-gateway"),
+        policy: None,
+        demo: Some(DemoOptions { interval: Duration::from_secs(12), initial: 8 }),
+        config: Config { name: "Demo gateway (embedded)".into(), ..Config::default() },
+    })
+    .await?;
+    let key = console.key().await?;
+    store::add_approver(
+        running.app.db(),
+        &store::Approver {
+            kid: key.kid.clone(),
+            name: "Demo approver".into(),
+            principal: DEMO_PRINCIPAL.into(),
+            jwk: serde_json::to_string(&key.jwk)?,
+            created_at: countersign_gateway::app::now(),
+        },
+    )
+    .await?;
+    let url = format!("http://{}", running.addr);
+    let gateway_kid = running.app.jwks().keys[0].thumbprint();
+    // Each run listens on a new port: replace an earlier demo pin of the same gateway.
+    if console.ep(&running.app.ep).await.is_ok() {
+        console.remove_ep(&running.app.ep).await?;
+    }
+    console.add_ep(&url, &gateway_kid).await?;
+    tracing::info!(%url, ep = %running.app.ep, "demo gateway running");
+    Ok(url)
+}

@@ -1,0 +1,273 @@
+//! Countersign desktop console: a thin Tauri shell over `countersign-console-core`.
+//!
+//! The shell only translates: commands (one module per domain) call the core, the subscription
+//! engine's events become UI events, notifications and the tray. The private key and the signing
+//! stay in the core; the UI asks "approve request X with reason R" and Rust checks and signs.
+
+pub mod commands;
+pub mod demo;
+pub mod dto;
+pub mod error;
+pub mod tray;
+pub mod view;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use countersign_console_core::ep::Ep;
+use countersign_console_core::sync::WatchEvent;
+use countersign_console_core::{Console, ConsoleError};
+use tauri::{AppHandle, Emitter as _, Manager as _};
+
+use crate::dto::EpStatus;
+use crate::error::{ErrorCode, IpcError, IpcResult};
+
+/// Event: the inbox changed; refetch.
+pub const EV_REQUESTS: &str = "requests-changed";
+/// Event: an enforcement point's connection changed.
+pub const EV_EPS: &str = "eps-changed";
+/// Event: open this request (payload: its id), e.g. after a notification click.
+pub const EV_OPEN: &str = "open-request";
+
+impl From<ConsoleError> for IpcError {
+    fn from(e: ConsoleError) -> Self {
+        let code = match &e {
+            ConsoleError::NotFound(_) => ErrorCode::NotFound,
+            ConsoleError::Invalid(_) | ConsoleError::Ambiguous(_) => ErrorCode::InvalidInput,
+            ConsoleError::Refused(_) | ConsoleError::Untrusted(_) | ConsoleError::Protocol(_) => ErrorCode::Refused,
+            ConsoleError::Keyring(_) => ErrorCode::Keyring,
+            ConsoleError::Network { .. } => ErrorCode::Network,
+            _ => ErrorCode::Internal,
+        };
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %e, "command failed");
+        }
+        IpcError::new(code, e.to_string())
+    }
+}
+
+/// Live connection state of one enforcement point.
+#[derive(Debug, Clone)]
+struct Connection {
+    state: &'static str,
+    error: Option<String>,
+}
+
+/// The shell's state, registered at setup.
+#[derive(Debug)]
+pub struct Shell {
+    /// The console core.
+    pub console: Console,
+    connections: Mutex<HashMap<String, Connection>>,
+    watchers: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
+    notifier: Arc<countersign_console_core::notify::Notifier>,
+}
+
+impl Shell {
+    /// Display names of the pinned enforcement points.
+    pub async fn ep_names(&self) -> IpcResult<HashMap<String, String>> {
+        Ok(self.console.eps().await?.into_iter().map(|e| (e.ep, e.name)).collect())
+    }
+
+    /// Every pinned enforcement point with its connection state and pending count.
+    pub async fn ep_statuses(&self) -> IpcResult<Vec<EpStatus>> {
+        let eps = self.console.eps().await?;
+        let pending = self.console.pending().await?;
+        let conns = self.connections.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok(eps
+            .iter()
+            .map(|ep| {
+                let n = pending.iter().filter(|r| r.ep == ep.ep).count() as u32;
+                let mut s = ep_status(ep, conns.get(&ep.ep).map(|c| c.state).unwrap_or("connecting"), n);
+                s.last_error = conns.get(&ep.ep).and_then(|c| c.error.clone()).or(s.last_error);
+                s
+            })
+            .collect())
+    }
+
+    fn set_connection(&self, ep: &str, state: &'static str, error: Option<String>) {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(ep.into(), Connection { state, error });
+    }
+
+    /// Stop following an enforcement point.
+    pub fn unsubscribe(&self, ep: &str) {
+        if let Some(task) = self.watchers.lock().unwrap_or_else(|p| p.into_inner()).remove(ep) {
+            task.abort();
+        }
+        self.connections.lock().unwrap_or_else(|p| p.into_inner()).remove(ep);
+    }
+}
+
+/// The IPC view of a pinned enforcement point.
+pub fn ep_status(ep: &Ep, connection: &str, pending: u32) -> EpStatus {
+    EpStatus {
+        ep: ep.ep.clone(),
+        name: ep.name.clone(),
+        url: ep.url.clone(),
+        kid: ep.kid.clone(),
+        fingerprint: countersign_protocol::jwk::fingerprint(&ep.kid),
+        connection: connection.into(),
+        last_error: ep.last_error.clone(),
+        pending,
+    }
+}
+
+/// Tell the UI to refetch, and update the tray's count.
+pub fn refresh(app: &AppHandle) {
+    let _ = app.emit(EV_REQUESTS, ());
+    tray::update(app);
+}
+
+/// Show and focus the main window, optionally on one request.
+pub fn focus(app: &AppHandle, request: Option<&str>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+    if let Some(id) = request {
+        let _ = app.emit(EV_OPEN, id.to_string());
+    }
+}
+
+/// Follow one enforcement point's stream in the background.
+pub fn subscribe(app: &AppHandle, ep: Ep) {
+    let shell = app.state::<Shell>();
+    let name = ep.ep.clone();
+    let key = ep.ep.clone();
+    let handle = app.clone();
+    shell.set_connection(&name, "connecting", None);
+    let console = shell.console.clone();
+    let task = tauri::async_runtime::spawn(async move {
+        let on_event = {
+            let app = handle.clone();
+            move |e: WatchEvent| on_watch_event(&app, e)
+        };
+        if let Err(e) = console.watch_ep(ep, on_event).await {
+            tracing::error!(error = %e, "subscription stopped");
+            handle.state::<Shell>().set_connection(&name, "error", Some(e.to_string()));
+            let _ = handle.emit(EV_EPS, ());
+        }
+    });
+    if let Some(old) = shell.watchers.lock().unwrap_or_else(|p| p.into_inner()).insert(key, task) {
+        old.abort();
+    }
+}
+
+fn on_watch_event(app: &AppHandle, e: WatchEvent) {
+    let shell = app.state::<Shell>();
+    match e {
+        WatchEvent::Connected { ep } => {
+            shell.set_connection(&ep, "connected", None);
+            let _ = app.emit(EV_EPS, ());
+            refresh(app);
+        }
+        WatchEvent::Disconnected { ep, error, .. } => {
+            shell.set_connection(&ep, "offline", Some(error));
+            let _ = app.emit(EV_EPS, ());
+        }
+        WatchEvent::Request { id, .. } => {
+            refresh(app);
+            let (console, notifier, app) = (shell.console.clone(), shell.notifier.clone(), app.clone());
+            tauri::async_runtime::spawn(async move {
+                match notifier.request_arrived(&console, &id).await {
+                    Ok(Some(shown)) => {
+                        // A click only opens the request: nothing is ever approved from a notification.
+                        std::thread::spawn(move || {
+                            if let Some(id) = shown.wait_for_click() {
+                                let app2 = app.clone();
+                                let _ = app.run_on_main_thread(move || focus(&app2, Some(&id)));
+                            }
+                        });
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "notification not sent"),
+                }
+            });
+        }
+        WatchEvent::Resolved { .. } | WatchEvent::Rejected { .. } => refresh(app),
+    }
+}
+
+/// Command-line options of `countersign-console`.
+#[derive(Debug, Default)]
+struct Options {
+    demo: bool,
+}
+
+fn options() -> Options {
+    let mut o = Options::default();
+    for a in std::env::args().skip(1) {
+        match a.as_str() {
+            "--demo" => o.demo = true,
+            "--help" | "-h" => {
+                println!(
+                    "countersign-console [--demo]\n\n  --demo  start an embedded reference gateway in demo mode, enrol this profile's key\n          with it, pin it and subscribe\n\nThe profile is $COUNTERSIGN_HOME (shared with the `countersign` CLI)."
+                );
+                std::process::exit(0);
+            }
+            _ => {}
+        }
+    }
+    o
+}
+
+fn profile_dir() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("COUNTERSIGN_HOME") {
+        Some(d) => Ok(PathBuf::from(d)),
+        None => Ok(countersign_console_core::profile::Profile::default_dir()?),
+    }
+}
+
+/// Run the desktop app.
+pub fn run() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let opts = options();
+
+    tauri::Builder::default()
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| focus(app, None)))
+        .setup(move |app| {
+            let dir = profile_dir()?;
+            let console = tauri::async_runtime::block_on(Console::open(
+                &dir,
+                Arc::new(countersign_console_core::keys::OsKeyring),
+            ))?;
+            let notifier = Arc::new(countersign_console_core::notify::Notifier::default());
+            app.manage(Shell {
+                console: console.clone(),
+                connections: Mutex::new(HashMap::new()),
+                watchers: Mutex::new(HashMap::new()),
+                notifier,
+            });
+            if opts.demo {
+                tauri::async_runtime::block_on(demo::start(&console, &dir))?;
+            }
+            tray::create(app.handle())?;
+            for ep in tauri::async_runtime::block_on(console.eps())? {
+                subscribe(app.handle(), ep);
+            }
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::requests::list_requests,
+            commands::requests::get_request,
+            commands::decisions::decide,
+            commands::history::history_page,
+            commands::history::history_stats,
+            commands::history::history_verify,
+            commands::history::history_export,
+            commands::eps::list_eps,
+            commands::eps::preview_ep,
+            commands::eps::add_ep,
+            commands::eps::remove_ep,
+            commands::keys::key_info,
+            commands::keys::rotate_key,
+            commands::settings::get_settings,
+            commands::settings::set_settings,
+        ])
+        .run(tauri::generate_context!())
+        .expect("error while running Countersign");
+}

@@ -1,0 +1,182 @@
+//! Translations between the core's types and the IPC types. No decisions are made here.
+
+use std::collections::HashMap;
+
+use countersign_console_core::history::{Filter, Row};
+use countersign_console_core::requests::RequestView;
+use countersign_protocol::{reason_required, StepUpClaims, Tier as CoreTier, Verdict};
+use serde_json::Value;
+
+use crate::dto::{
+    ActionView, ClassCount, DayCount, DecisionView, HistoryFilter, HistoryRow, HistoryStats, Principal,
+    RequestDetail, RequestSummary, Settings, Tier,
+};
+
+fn text(v: &Value, path: &[&str]) -> String {
+    let mut cur = v;
+    for p in path {
+        cur = &cur[*p];
+    }
+    cur.as_str().unwrap_or_default().to_string()
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+}
+
+fn tier_of(v: &RequestView) -> Tier {
+    serde_json::from_value::<CoreTier>(Value::String(v.tier.clone())).map(Tier::from).unwrap_or(Tier::Critical)
+}
+
+/// An inbox line.
+pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestSummary {
+    let c = &v.claims;
+    RequestSummary {
+        ep: v.ep.clone(),
+        ep_name: ep_names.get(&v.ep).cloned().unwrap_or_else(|| v.ep.clone()),
+        id: v.id.clone(),
+        state: if v.state.contains("not delivered") { "undelivered".into() } else { v.state.clone() },
+        tier: tier_of(v),
+        workload: v.workload.clone(),
+        agent: text(c, &["identity", "display"]),
+        on_behalf_of: c["identity"]["on_behalf_of"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string()).collect())
+            .unwrap_or_default(),
+        purpose_code: text(c, &["purpose", "code"]),
+        purpose_statement: text(c, &["purpose", "statement"]),
+        data_class: text(c, &["data", "class"]),
+        categories: strings(&c["data"]["categories"]),
+        system: text(c, &["target", "system"]),
+        environment: text(c, &["target", "environment"]),
+        iat: c["iat"].as_i64().unwrap_or_default(),
+        exp: v.exp,
+        approvals_required: c["policy"]["approvals_required"].as_u64().unwrap_or(1) as u32,
+        binding_required: c["binding"]["required"].as_bool().unwrap_or(false),
+        warning_count: v.warnings.len() as u32,
+        flood: v.flood,
+    }
+}
+
+/// Everything about one request.
+pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestDetail {
+    let c = &v.claims;
+    let typed: Option<StepUpClaims> = serde_json::from_value(c.clone()).ok();
+    let actions = c["actions"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .enumerate()
+                .map(|(i, s)| ActionView {
+                    index: i as u32 + 1,
+                    tool: text(s, &["tool"]),
+                    operation: s["operation"].as_str().map(str::to_owned),
+                    target: s["target"].as_str().map(str::to_owned),
+                    reversible: s["reversible"].as_bool().unwrap_or(false),
+                    datatypes: strings(&s["datatypes"]),
+                    args_json: serde_json::to_string_pretty(&s["args"]).unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    RequestDetail {
+        summary: summary(v, ep_names),
+        workload_display: text(c, &["identity", "display"]),
+        on_behalf_of: c["identity"]["on_behalf_of"]
+            .as_array()
+            .map(|a| a.iter().map(|p| Principal { sub: text(p, &["sub"]), display: text(p, &["display"]) }).collect())
+            .unwrap_or_default(),
+        credential_kind: c["identity"]["credential"]["kind"].as_str().map(str::to_owned),
+        actions,
+        policy_id: text(c, &["policy", "id"]),
+        policy_reason: text(c, &["policy", "reason"]),
+        warnings: v.warnings.clone(),
+        decision: v.decision.as_ref().map(|d| DecisionView {
+            verdict: d.verdict.clone(),
+            reason: d.reason.clone(),
+            delivered: d.outcome.is_some(),
+            answer: d.answer.clone(),
+            signed_at: d.signed_at,
+        }),
+        reason_required_to_approve: typed.map(|t| reason_required(Verdict::Approve, t.policy.tier)).unwrap_or(true),
+        digest: v.digest.clone(),
+        jwt: v.jwt.clone(),
+        claims_json: serde_json::to_string_pretty(c).unwrap_or_default(),
+    }
+}
+
+/// The core's history filter.
+pub fn filter(f: &HistoryFilter) -> Filter {
+    let some = |s: &Option<String>| s.as_ref().map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
+    Filter {
+        since: f.since,
+        until: f.until,
+        ep: some(&f.ep),
+        identity: some(&f.identity),
+        class: some(&f.data_class),
+        tier: f.tier.map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+        decision: some(&f.decision),
+        search: some(&f.search),
+        ..Filter::default()
+    }
+}
+
+/// One history row for the UI.
+pub fn history_row(r: &Row) -> HistoryRow {
+    let d: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
+    let s = |k: &str| d[k].as_str().map(str::to_owned);
+    let summary = match r.kind.as_str() {
+        "request received" => format!(
+            "{} — {}",
+            s("purpose").or(s("workload")).unwrap_or_default(),
+            s("system").unwrap_or_default()
+        ),
+        "decision signed" => format!("{}: {}", s("verdict").unwrap_or_default(), s("reason").unwrap_or_default()),
+        "resolved" => format!("→ {}", s("state").unwrap_or_default()),
+        "request rejected" => s("reason").unwrap_or_default(),
+        _ => d.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+    };
+    HistoryRow {
+        seq: r.seq,
+        at: r.at,
+        kind: r.kind.clone(),
+        ep: r.ep.clone(),
+        request_id: r.request_id.clone(),
+        workload: s("workload"),
+        tier: s("tier"),
+        data_class: s("class"),
+        verdict: s("verdict"),
+        summary,
+    }
+}
+
+/// The charts.
+pub fn stats(s: &countersign_console_core::history::Stats) -> HistoryStats {
+    HistoryStats {
+        per_day: s
+            .per_day
+            .iter()
+            .map(|d| DayCount { day: d.day.clone(), approved: d.approved, denied: d.denied, expired: d.expired })
+            .collect(),
+        by_class: s.by_class.iter().map(|(c, n)| ClassCount { data_class: c.clone(), count: *n }).collect(),
+        decision_seconds_p50: s.decision_seconds_p50,
+        decision_seconds_p90: s.decision_seconds_p90,
+        decisions: s.decisions,
+    }
+}
+
+/// Settings for the UI.
+pub fn settings(s: &countersign_console_core::settings::Settings) -> Settings {
+    Settings { notify_threshold: s.notify_threshold.into(), notifications_paused: s.notifications_paused }
+}
+
+/// Settings for the core.
+pub fn core_settings(s: &Settings) -> countersign_console_core::settings::Settings {
+    let tier = match s.notify_threshold {
+        Tier::Low => CoreTier::Low,
+        Tier::Medium => CoreTier::Medium,
+        Tier::High => CoreTier::High,
+        Tier::Critical => CoreTier::Critical,
+    };
+    countersign_console_core::settings::Settings { notify_threshold: tier, notifications_paused: s.notifications_paused }
+}
