@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use countersign_protocol::{
-    self as protocol, jwk::kid_of, AuthClaims, Constraints, DecisionClaims, Jwk, SigningKey, Verdict,
-    TYP_AUTH, TYP_DECISION,
+    self as protocol, jwk::kid_of, AuthClaims, Constraints, DecisionClaims, Jwk, SigningKey, Verdict, TYP_AUTH,
+    TYP_DECISION,
 };
 use serde_json::{json, Value};
 
@@ -39,11 +39,7 @@ pub fn now() -> i64 {
 /// Run `countersign-gateway ARGS…` to completion; its stdout, or a panic with stderr.
 pub fn gateway_cli(args: &[&str]) -> String {
     let out = Command::new(bin("countersign-gateway")).args(args).output().expect("run countersign-gateway");
-    assert!(
-        out.status.success(),
-        "countersign-gateway {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "countersign-gateway {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
 }
 
@@ -110,8 +106,7 @@ impl Gateway {
     /// Register an agent for `workload`.
     pub fn agent(&self, workload: &str) -> Agent {
         let data = self.data.to_str().expect("utf-8 path");
-        let token =
-            gateway_cli(&["agents", "add", "--data", data, "--workload", workload]).trim().to_string();
+        let token = gateway_cli(&["agents", "add", "--data", data, "--workload", workload]).trim().to_string();
         Agent { token, workload: workload.into() }
     }
 
@@ -176,13 +171,7 @@ impl Approver {
     /// A 5-minute auth token for `ep`.
     pub fn auth(&self, ep: &str) -> String {
         let t = now();
-        let claims = AuthClaims {
-            iss: self.kid.clone(),
-            aud: ep.into(),
-            iat: t,
-            exp: t + 240,
-            jti: protocol::new_id(),
-        };
+        let claims = AuthClaims { iss: self.kid.clone(), aud: ep.into(), iat: t, exp: t + 240, jti: protocol::new_id() };
         protocol::sign(&claims, TYP_AUTH, &self.key).expect("sign auth")
     }
 
@@ -193,13 +182,7 @@ impl Approver {
     }
 
     /// The claims [`Approver::decision`] signs, for tests that alter them.
-    pub fn decision_claims(
-        &self,
-        request: &Value,
-        verdict: Verdict,
-        reason: &str,
-        code: Option<&str>,
-    ) -> DecisionClaims {
+    pub fn decision_claims(&self, request: &Value, verdict: Verdict, reason: &str, code: Option<&str>) -> DecisionClaims {
         let t = now();
         DecisionClaims {
             iss: self.kid.clone(),
@@ -236,21 +219,17 @@ pub fn http() -> reqwest::Client {
 
 /// POST a draft as `agent`; (status, body).
 pub async fn submit(gw: &Gateway, agent: &Agent, body: &Value) -> (u16, Value) {
-    let r =
-        http().post(gw.at("/v1/step-ups")).bearer_auth(&agent.token).json(body).send().await.expect("submit");
+    let r = http().post(gw.at("/v1/step-ups")).bearer_auth(&agent.token).json(body).send().await.expect("submit");
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 /// Fetch the gateway's JWKS and verify a step-up JWT against it; the raw claims.
 pub async fn verify_request(gw: &Gateway, jwt: &str) -> Value {
-    let wk: Value =
-        http().get(gw.at("/.well-known/countersign")).send().await.expect("wk").json().await.expect("json");
+    let wk: Value = http().get(gw.at("/.well-known/countersign")).send().await.expect("wk").json().await.expect("json");
     let jwk: Jwk = serde_json::from_value(wk["jwks"]["keys"][0].clone()).expect("jwk");
     let key = jwk.to_key().expect("key");
-    protocol::verify::<Value>(jwt, protocol::TYP_STEP_UP, &key, &protocol::Validation::at(now()))
-        .expect("verify")
-        .raw
+    protocol::verify::<Value>(jwt, protocol::TYP_STEP_UP, &key, &protocol::Validation::at(now())).expect("verify").raw
 }
 
 /// POST a decision as `approver`; (status, body).
@@ -311,8 +290,7 @@ impl Events {
     pub async fn connect(gw: &Gateway, approver: &Approver, last: Option<&str>) -> Events {
         use eventsource_stream::Eventsource as _;
         use futures::StreamExt as _;
-        let client =
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().expect("client");
+        let client = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build().expect("client");
         let mut req = client.get(gw.at("/v1/events")).bearer_auth(approver.auth(&gw.ep));
         if let Some(last) = last {
             req = req.header("Last-Event-ID", last);

@@ -105,8 +105,7 @@ async fn pending_request(gw: &Gateway, agent: &Agent, purpose: &str) -> (String,
     let _ = probe;
     let admin = gw.approver("Reader", &format!("reader-{}@acme.example", protocol::new_id()));
     let items = pending(gw, &admin).await;
-    let jwt =
-        items.iter().find(|i| i["id"] == id.as_str()).expect("listed")["jwt"].as_str().unwrap().to_string();
+    let jwt = items.iter().find(|i| i["id"] == id.as_str()).expect("listed")["jwt"].as_str().unwrap().to_string();
     (id, verify_request(gw, &jwt).await, body)
 }
 
@@ -116,21 +115,17 @@ async fn deny_needs_a_reason_and_resolves() {
     let agent = gw.agent(AGENT);
     let bob = gw.approver("Bob", "bob@acme.example");
     let (id, claims, _) = pending_request(&gw, &agent, "test.medium").await;
-    let (status, body) =
-        post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Deny, "  ", None)).await;
+    let (status, body) = post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Deny, "  ", None)).await;
     assert_eq!(status, 422, "{body}");
     assert!(body["message"].as_str().unwrap().contains("reason"));
-    let (status, body) =
-        post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Deny, "not in a change window", None))
-            .await;
+    let (status, body) = post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Deny, "not in a change window", None)).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("denied")), "{body}");
     let s = status_of(&gw, &agent, &id).await;
     assert_eq!(s["state"], "denied");
     assert!(s.get("grant").is_none());
     // Terminal states are never left.
     let carol = gw.approver("Carol", "carol@acme.example");
-    let (status, _) =
-        post_decision(&gw, &carol, &id, &carol.decision(&claims, Verdict::Approve, "ok", None)).await;
+    let (status, _) = post_decision(&gw, &carol, &id, &carol.decision(&claims, Verdict::Approve, "ok", None)).await;
     assert_eq!(status, 409);
 }
 
@@ -148,8 +143,7 @@ async fn high_tier_approval_needs_a_reason() {
     assert_eq!(status, 422);
     // A medium request may be approved without one.
     let (id, claims, _) = pending_request(&gw, &agent, "test.medium").await;
-    let (status, body) =
-        post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Approve, "", None)).await;
+    let (status, body) = post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Approve, "", None)).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("approved")), "{body}");
 }
 
@@ -190,28 +184,17 @@ async fn quorum_two_of_three_with_binding_code() {
     assert!(!claims.to_string().contains(&code), "the code never goes to approvers");
 
     // Without the code, critical approvals are refused.
-    let (status, _) =
-        post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "verified by phone", None)).await;
+    let (status, _) = post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "verified by phone", None)).await;
     assert_eq!(status, 403);
     let (status, body) =
-        post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "verified by phone", Some(&code)))
-            .await;
-    assert_eq!(
-        (status, body["state"].as_str(), body["approvals"].as_i64()),
-        (200, Some("pending"), Some(1)),
-        "{body}"
-    );
+        post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "verified by phone", Some(&code))).await;
+    assert_eq!((status, body["state"].as_str(), body["approvals"].as_i64()), (200, Some("pending"), Some(1)), "{body}");
     // The same approver again does not count twice.
     let (status, _) =
         post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "again", Some(&code))).await;
     assert_eq!(status, 409);
-    let (status, body) = post_decision(
-        &gw,
-        &b,
-        &id,
-        &b.decision(&claims, Verdict::Approve, "second pair of eyes", Some(&code)),
-    )
-    .await;
+    let (status, body) =
+        post_decision(&gw, &b, &id, &b.decision(&claims, Verdict::Approve, "second pair of eyes", Some(&code))).await;
     assert_eq!((status, body["state"].as_str()), (200, Some("approved")), "{body}");
     let s = status_of(&gw, &agent, &id).await;
     assert_eq!(s["decisions"].as_array().unwrap().len(), 2);
@@ -226,8 +209,7 @@ async fn three_wrong_binding_codes_deny() {
     let (id, claims, _) = pending_request(&gw, &agent, "test.critical").await;
     for (i, expected) in [(1, 403), (2, 403), (3, 403)] {
         let (status, body) =
-            post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "guess", Some("000000x")))
-                .await;
+            post_decision(&gw, &a, &id, &a.decision(&claims, Verdict::Approve, "guess", Some("000000x"))).await;
         assert_eq!(status, expected, "attempt {i}: {body}");
     }
     assert_eq!(status_of(&gw, &agent, &id).await["state"], "denied");
@@ -239,8 +221,7 @@ async fn self_approval_is_forbidden() {
     let agent = gw.agent(AGENT);
     let owner = gw.approver("Owner", "Owner@acme.example");
     let (id, claims, _) = pending_request(&gw, &agent, "test.medium").await;
-    let (status, body) =
-        post_decision(&gw, &owner, &id, &owner.decision(&claims, Verdict::Approve, "mine", None)).await;
+    let (status, body) = post_decision(&gw, &owner, &id, &owner.decision(&claims, Verdict::Approve, "mine", None)).await;
     assert_eq!(status, 403, "{body}");
     assert!(body["message"].as_str().unwrap().contains("self-approval"));
     assert_eq!(status_of(&gw, &agent, &id).await["state"], "pending");
@@ -281,19 +262,16 @@ async fn tampered_digest_wrong_aud_unknown_key_bad_signature() {
 
     let mut c = a.decision_claims(&claims, Verdict::Approve, "ok", None);
     c.aud = "ep-someone-else".into();
-    let (status, _) =
-        post_decision(&gw, &a, &id, &protocol::sign(&c, protocol::TYP_DECISION, &a.key).unwrap()).await;
+    let (status, _) = post_decision(&gw, &a, &id, &protocol::sign(&c, protocol::TYP_DECISION, &a.key).unwrap()).await;
     assert_eq!(status, 401, "wrong aud");
 
     // Signed by a key the gateway never enrolled, sent with a valid approver's auth.
     let stranger = Approver::new("x@evil.example");
-    let (status, _) =
-        post_decision(&gw, &a, &id, &stranger.decision(&claims, Verdict::Approve, "ok", None)).await;
+    let (status, _) = post_decision(&gw, &a, &id, &stranger.decision(&claims, Verdict::Approve, "ok", None)).await;
     assert_eq!(status, 401, "unknown key");
 
     // The stranger cannot even authenticate.
-    let (status, _) =
-        post_decision(&gw, &stranger, &id, &stranger.decision(&claims, Verdict::Approve, "ok", None)).await;
+    let (status, _) = post_decision(&gw, &stranger, &id, &stranger.decision(&claims, Verdict::Approve, "ok", None)).await;
     assert_eq!(status, 401);
 
     // A flipped signature byte.
@@ -341,15 +319,10 @@ async fn bad_input_gets_clear_errors() {
     many["actions"] = json!(vec![many["actions"][0].clone(); 65]);
     expect(post(serde_json::to_vec(&many).unwrap(), t).await.unwrap(), 400).await;
     expect(post(serde_json::to_vec(&draft(AGENT, "test.medium")).unwrap(), None).await.unwrap(), 401).await;
-    expect(
-        post(serde_json::to_vec(&draft(AGENT, "test.medium")).unwrap(), Some("csa_nope")).await.unwrap(),
-        401,
-    )
-    .await;
+    expect(post(serde_json::to_vec(&draft(AGENT, "test.medium")).unwrap(), Some("csa_nope")).await.unwrap(), 401).await;
     // Identity spoofing: an agent may only speak for its own workload.
     let other = "spiffe://acme.example/ns/payments/sa/payer";
-    let body =
-        expect(post(serde_json::to_vec(&draft(other, "test.medium")).unwrap(), t).await.unwrap(), 403).await;
+    let body = expect(post(serde_json::to_vec(&draft(other, "test.medium")).unwrap(), t).await.unwrap(), 403).await;
     assert!(body["message"].as_str().unwrap().contains("may not submit"));
     // Unknown request, malformed decision body.
     let a = gw.approver("A", "a@acme.example");
@@ -359,13 +332,7 @@ async fn bad_input_gets_clear_errors() {
     expect(r, 404).await;
     // An auth token living longer than five minutes is refused.
     let t0 = now();
-    let long = protocol::AuthClaims {
-        iss: a.kid.clone(),
-        aud: gw.ep.clone(),
-        iat: t0,
-        exp: t0 + 3600,
-        jti: protocol::new_id(),
-    };
+    let long = protocol::AuthClaims { iss: a.kid.clone(), aud: gw.ep.clone(), iat: t0, exp: t0 + 3600, jti: protocol::new_id() };
     let long = protocol::sign(&long, protocol::TYP_AUTH, &a.key).unwrap();
     let r = http().get(gw.at("/v1/step-ups?state=pending")).bearer_auth(long).send().await.unwrap();
     expect(r, 401).await;
@@ -424,8 +391,7 @@ async fn restart_mid_stream_resumes_with_last_event_id() {
         got.push(data["id"].as_str().unwrap().to_string());
     }
     assert_eq!(got, ids[2..], "nothing missed, nothing repeated, in order");
-    let listed: Vec<String> =
-        pending(&gw, &a).await.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
+    let listed: Vec<String> = pending(&gw, &a).await.iter().map(|i| i["id"].as_str().unwrap().to_string()).collect();
     assert_eq!(listed.len(), 5, "pending requests survived the restart");
     // Live events still flow on the resumed stream.
     let (_, body) = submit(&gw, &agent, &draft(AGENT, "test.medium")).await;
@@ -435,8 +401,7 @@ async fn restart_mid_stream_resumes_with_last_event_id() {
 
 #[tokio::test]
 async fn demo_streams_verifiable_requests_with_the_default_policy() {
-    let (_d, gw) =
-        setup(&["--default-policy", "--demo", "--demo-initial", "8", "--demo-interval-ms", "60000"]).await;
+    let (_d, gw) = setup(&["--default-policy", "--demo", "--demo-initial", "8", "--demo-interval-ms", "60000"]).await;
     let a = gw.approver("A", "approver@acme.example");
     let mut items = Vec::new();
     for _ in 0..50 {

@@ -67,19 +67,13 @@ async fn well_known(State(app): Shared) -> Json<serde_json::Value> {
     Json(app.well_known())
 }
 
-async fn submit(
-    State(app): Shared,
-    headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+async fn submit(State(app): Shared, headers: HeaderMap, b: Result<Bytes, BytesRejection>) -> Result<Response, ApiError> {
     let workload = app.agent(bearer(&headers)?).await?;
     let b = body(b)?;
     let value = ijson::parse(&b).map_err(|e| ApiError::malformed(e.to_string()))?;
-    let draft: StepUpDraft = serde_json::from_value(value)
-        .map_err(|e| ApiError::malformed(format!("not a step-up draft: {e}")))?;
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map_err(|_| ApiError::malformed("bad Idempotency-Key")));
+    let draft: StepUpDraft =
+        serde_json::from_value(value).map_err(|e| ApiError::malformed(format!("not a step-up draft: {e}")))?;
+    let key = headers.get("idempotency-key").map(|v| v.to_str().map_err(|_| ApiError::malformed("bad Idempotency-Key")));
     let key = key.transpose()?;
     let (status, body) = app.submit(&workload, draft, key).await?;
     Ok((status, Json(body)).into_response())
@@ -91,20 +85,14 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(
-    State(app): Shared,
-    headers: HeaderMap,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn list(State(app): Shared, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<serde_json::Value>, ApiError> {
     app.approver(bearer(&headers)?).await?;
     let state = q.state.unwrap_or_else(|| "pending".into());
     if !["pending", "approved", "denied", "expired", "withdrawn"].contains(&state.as_str()) {
         return Err(ApiError::malformed(format!("unknown state {state:?}")));
     }
-    let items =
-        store::step_ups_in_state(app.db(), &state, q.limit.unwrap_or(10_000).clamp(1, 10_000)).await?;
-    let items: Vec<_> =
-        items.into_iter().map(|(id, jwt)| serde_json::json!({"id": id, "jwt": jwt})).collect();
+    let items = store::step_ups_in_state(app.db(), &state, q.limit.unwrap_or(10_000).clamp(1, 10_000)).await?;
+    let items: Vec<_> = items.into_iter().map(|(id, jwt)| serde_json::json!({"id": id, "jwt": jwt})).collect();
     Ok(Json(serde_json::json!({ "items": items })))
 }
 
@@ -132,11 +120,7 @@ async fn status(
     Ok(Json(app.wait_status(&id, wait).await?))
 }
 
-async fn withdraw(
-    State(app): Shared,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Result<Json<serde_json::Value>, ApiError> {
+async fn withdraw(State(app): Shared, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
     let workload = app.agent(bearer(&headers)?).await?;
     Ok(Json(app.withdraw(&workload, &id).await?))
 }

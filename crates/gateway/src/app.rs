@@ -37,12 +37,7 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            name: "Countersign reference gateway".into(),
-            default_ttl_s: 300,
-            max_ttl_s: 3600,
-            rate_per_minute: 60,
-        }
+        Config { name: "Countersign reference gateway".into(), default_ttl_s: 300, max_ttl_s: 3600, rate_per_minute: 60 }
     }
 }
 
@@ -236,13 +231,12 @@ impl App {
         now: i64,
     ) -> Result<Event, ApiError> {
         let data = data.to_string();
-        let seq: i64 =
-            sqlx::query_scalar("INSERT INTO events (kind, data, created_at) VALUES (?, ?, ?) RETURNING seq")
-                .bind(kind)
-                .bind(&data)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
+        let seq: i64 = sqlx::query_scalar("INSERT INTO events (kind, data, created_at) VALUES (?, ?, ?) RETURNING seq")
+            .bind(kind)
+            .bind(&data)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
         Ok(Event { seq, kind, data })
     }
 
@@ -253,15 +247,7 @@ impl App {
         }
     }
 
-    fn grant(
-        &self,
-        row_workload: &str,
-        system: &str,
-        id: &str,
-        digest: &str,
-        ttl_s: u64,
-        max_uses: u32,
-    ) -> Result<String, ApiError> {
+    fn grant(&self, row_workload: &str, system: &str, id: &str, digest: &str, ttl_s: u64, max_uses: u32) -> Result<String, ApiError> {
         let iat = now();
         let claims = GrantClaims {
             iss: self.ep.clone(),
@@ -298,8 +284,10 @@ impl App {
             }
         }
         self.rate_limit(workload)?;
-        let outcome =
-            self.policy.evaluate(&PolicyInput { workload, draft: &draft }).map_err(ApiError::internal)?;
+        let outcome = self
+            .policy
+            .evaluate(&PolicyInput { workload, draft: &draft })
+            .map_err(ApiError::internal)?;
         let id = protocol::new_id();
         let iat = now();
         let subs: Vec<&str> = draft.identity.on_behalf_of.iter().map(|p| p.sub.as_str()).collect();
@@ -325,18 +313,13 @@ impl App {
         };
         let (status, body, event) = match outcome {
             Outcome::Allow { id: rule, reason } => {
-                let digest =
-                    protocol::request_digest(&serde_json::to_value(&draft).map_err(ApiError::internal)?)
-                        .map_err(|e| ApiError::malformed(e.to_string()))?;
+                let digest = protocol::request_digest(&serde_json::to_value(&draft).map_err(ApiError::internal)?)
+                    .map_err(|e| ApiError::malformed(e.to_string()))?;
                 let grant = self.grant(workload, &draft.target.system, &id, &digest, MAX_GRANT_TTL_S, 1)?;
                 row.state = "approved".into();
                 row.grant_jwt = Some(grant.clone());
                 (row.policy_id, row.reason) = (rule.clone(), reason.clone());
-                (
-                    StatusCode::OK,
-                    json!({"id": id, "state": "approved", "policy": rule, "reason": reason, "grant": grant}),
-                    None,
-                )
+                (StatusCode::OK, json!({"id": id, "state": "approved", "policy": rule, "reason": reason, "grant": grant}), None)
             }
             Outcome::Deny { id: rule, reason } => {
                 row.state = "denied".into();
@@ -363,19 +346,12 @@ impl App {
                     data: draft.data,
                     target: draft.target,
                     actions: draft.actions,
-                    policy: PolicyClaims {
-                        id: rule.clone(),
-                        reason: reason.clone(),
-                        tier,
-                        approvals_required,
-                    },
+                    policy: PolicyClaims { id: rule.clone(), reason: reason.clone(), tier, approvals_required },
                     binding: binding_code.as_ref().map(|_| Binding { required: true }),
                 };
                 let raw = serde_json::to_value(&claims).map_err(ApiError::internal)?;
-                let digest =
-                    protocol::request_digest(&raw).map_err(|e| ApiError::malformed(e.to_string()))?;
-                let jwt = protocol::sign(&raw, TYP_STEP_UP, &self.key)
-                    .map_err(|e| ApiError::malformed(e.to_string()))?;
+                let digest = protocol::request_digest(&raw).map_err(|e| ApiError::malformed(e.to_string()))?;
+                let jwt = protocol::sign(&raw, TYP_STEP_UP, &self.key).map_err(|e| ApiError::malformed(e.to_string()))?;
                 row.state = "pending".into();
                 row.exp = claims.exp;
                 row.tier = Some(tier.as_str().into());
@@ -455,8 +431,7 @@ impl App {
 
     /// Authenticate an approver's auth JWT.
     pub async fn approver(&self, token: &str) -> Result<Approver, ApiError> {
-        let header =
-            protocol::jws::decode_header(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let header = protocol::jws::decode_header(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
         let kid = header.kid.ok_or_else(|| ApiError::unauthorized("auth token has no kid"))?;
         let approver = store::approver(&self.db, &kid)
             .await?
@@ -477,9 +452,7 @@ impl App {
 
     /// `GET /v1/step-ups/{id}`: the state, decisions and grant.
     pub async fn status(&self, id: &str) -> Result<Value, ApiError> {
-        let row = store::step_up(&self.db, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+        let row = store::step_up(&self.db, id).await?.ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
         let decisions = store::decisions(&self.db, id).await?;
         let mut body = json!({
             "id": row.id, "state": row.state, "policy": row.policy_id, "reason": row.reason,
@@ -494,9 +467,7 @@ impl App {
 
     /// The workload that submitted a request.
     pub async fn owner(&self, id: &str) -> Result<String, ApiError> {
-        let row = store::step_up(&self.db, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+        let row = store::step_up(&self.db, id).await?.ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
         Ok(row.workload)
     }
 
@@ -525,9 +496,7 @@ impl App {
     pub async fn withdraw(&self, workload: &str, id: &str) -> Result<Value, ApiError> {
         let _w = self.write.lock().await;
         let mut tx = self.db.begin().await?;
-        let row = store::step_up(&mut *tx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+        let row = store::step_up(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
         if row.workload != workload {
             return Err(ApiError::forbidden("only the submitting workload may withdraw a request"));
         }
@@ -563,11 +532,10 @@ impl App {
     /// Expire every pending request past its `exp`; the number expired.
     pub async fn expire_due(&self) -> Result<usize, ApiError> {
         let t = now();
-        let due: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM step_ups WHERE state = 'pending' AND exp < ?")
-                .bind(t)
-                .fetch_all(&self.db)
-                .await?;
+        let due: Vec<String> = sqlx::query_scalar("SELECT id FROM step_ups WHERE state = 'pending' AND exp < ?")
+            .bind(t)
+            .fetch_all(&self.db)
+            .await?;
         if due.is_empty() {
             return Ok(0);
         }
@@ -587,12 +555,7 @@ impl App {
     ///
     /// The same token presented twice gets the same answer and is counted once; a different token
     /// reusing a `jti` is a replay (409).
-    pub async fn decide(
-        &self,
-        approver: &Approver,
-        id: &str,
-        token: &str,
-    ) -> Result<(StatusCode, Value), ApiError> {
+    pub async fn decide(&self, approver: &Approver, id: &str, token: &str) -> Result<(StatusCode, Value), ApiError> {
         let token = token.trim();
         let header = protocol::jws::decode_header(token).map_err(ApiError::from_protocol)?;
         let kid = header.kid.ok_or_else(|| ApiError::unauthorized("decision has no kid"))?;
@@ -616,11 +579,10 @@ impl App {
 
         let _w = self.write.lock().await;
         let mut tx = self.db.begin().await?;
-        let seen: Option<(String, i64, String)> =
-            sqlx::query_as("SELECT jwt, status, body FROM seen_jtis WHERE jti = ?")
-                .bind(&claims.jti)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let seen: Option<(String, i64, String)> = sqlx::query_as("SELECT jwt, status, body FROM seen_jtis WHERE jti = ?")
+            .bind(&claims.jti)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some((jwt, status, body)) = seen {
             if jwt == token {
                 let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
@@ -669,14 +631,9 @@ impl App {
         events: &mut Vec<Event>,
     ) -> Result<(StatusCode, Value), ApiError> {
         if claims.sub != id {
-            return Err(ApiError::digest_mismatch(format!(
-                "decision is for request {}, not {id}",
-                claims.sub
-            )));
+            return Err(ApiError::digest_mismatch(format!("decision is for request {}, not {id}", claims.sub)));
         }
-        let row = store::step_up(&mut *tx, id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
+        let row = store::step_up(&mut *tx, id).await?.ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
         if row.state == "pending" && t > row.exp {
             events.push(self.resolve(tx, id, "expired", None, t).await?);
             return Err(ApiError::expired("the request expired before the decision arrived"));
@@ -694,15 +651,9 @@ impl App {
         }
         let subs: Vec<String> = serde_json::from_str(&row.on_behalf_of).unwrap_or_default();
         if subs.iter().any(|s| s.eq_ignore_ascii_case(approver.principal.trim())) {
-            return Err(ApiError::forbidden(
-                "self-approval: the approver is one of the principals the agent acts for",
-            ));
+            return Err(ApiError::forbidden("self-approval: the approver is one of the principals the agent acts for"));
         }
-        let tier = row
-            .tier
-            .as_deref()
-            .and_then(|t| serde_json::from_value::<Tier>(json!(t)).ok())
-            .unwrap_or(Tier::Critical);
+        let tier = row.tier.as_deref().and_then(|t| serde_json::from_value::<Tier>(json!(t)).ok()).unwrap_or(Tier::Critical);
         if protocol::reason_required(claims.decision, tier) && claims.reason.trim().is_empty() {
             return Err(ApiError::unprocessable(format!(
                 "a reason is required to {} a {} request",
@@ -710,12 +661,11 @@ impl App {
                 tier.as_str()
             )));
         }
-        let already: Option<String> =
-            sqlx::query_scalar("SELECT verdict FROM decisions WHERE request_id = ? AND approver = ?")
-                .bind(id)
-                .bind(&approver.kid)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let already: Option<String> = sqlx::query_scalar("SELECT verdict FROM decisions WHERE request_id = ? AND approver = ?")
+            .bind(id)
+            .bind(&approver.kid)
+            .fetch_optional(&mut *tx)
+            .await?;
         if let Some(v) = already {
             return Err(ApiError::conflict(format!("this approver already decided ({v}) on this request")));
         }
@@ -730,9 +680,7 @@ impl App {
                         .await?;
                     if failures >= MAX_BINDING_FAILURES {
                         events.push(self.resolve(tx, id, "denied", None, t).await?);
-                        return Err(ApiError::forbidden(
-                            "wrong binding code, third time: the request is denied",
-                        ));
+                        return Err(ApiError::forbidden("wrong binding code, third time: the request is denied"));
                     }
                     return Err(ApiError::forbidden(format!(
                         "wrong binding code ({failures} of {MAX_BINDING_FAILURES} attempts used)"
@@ -774,20 +722,18 @@ impl App {
                     max_uses = max_uses.min(k.max_uses.unwrap_or(1));
                 }
                 let digest = row.digest.as_deref().unwrap_or_default();
-                let grant =
-                    self.grant(&row.workload, &row.target_system, id, digest, ttl, max_uses.max(1))?;
+                let grant = self.grant(&row.workload, &row.target_system, id, digest, ttl, max_uses.max(1))?;
                 events.push(self.resolve(tx, id, "approved", Some(&grant), t).await?);
                 "approved"
             } else {
                 "pending"
             }
         };
-        let approvals: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT approver) FROM decisions WHERE request_id = ? AND verdict = 'approve'",
-        )
-        .bind(id)
-        .fetch_one(&mut *tx)
-        .await?;
+        let approvals: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT approver) FROM decisions WHERE request_id = ? AND verdict = 'approve'")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
         Ok((
             StatusCode::OK,
             json!({"id": id, "state": state, "approvals": approvals, "approvals_required": row.approvals_required}),

@@ -70,9 +70,8 @@ pub async fn build(opts: &ServeOptions) -> anyhow::Result<Arc<App>> {
 /// Start serving: bind, spawn the server, the expiry sweeper and (with `--demo`) the demo stream.
 pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
     let app = build(&opts).await?;
-    let listener = tokio::net::TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("binding {}", opts.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(opts.listen).await.with_context(|| format!("binding {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let sweeper = app.clone();
     tokio::spawn(async move {

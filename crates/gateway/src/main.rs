@@ -162,9 +162,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             init_logs(log_json);
             let policy = match policy {
-                Some(p) => Some(
-                    std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))?,
-                ),
+                Some(p) => Some(std::fs::read_to_string(&p).with_context(|| format!("reading policy {}", p.display()))?),
                 None => None,
             };
             let opts = ServeOptions {
@@ -175,12 +173,7 @@ async fn main() -> anyhow::Result<()> {
                     interval: Duration::from_millis(demo_interval_ms.max(100)),
                     initial: demo_initial,
                 }),
-                config: Config {
-                    name,
-                    rate_per_minute: rate_limit,
-                    default_ttl_s: default_ttl,
-                    ..Config::default()
-                },
+                config: Config { name, rate_per_minute: rate_limit, default_ttl_s: default_ttl, ..Config::default() },
             };
             let running = countersign_gateway::start(opts).await?;
             println!("countersign-gateway {} listening on http://{}", running.app.ep, running.addr);

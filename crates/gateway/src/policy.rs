@@ -78,9 +78,7 @@ impl Policy {
     /// Load Rego source; it must define `data.countersign.decision` and evaluate on a sample input.
     pub fn load(source: &str) -> Result<Self, PolicyError> {
         let mut engine = regorus::Engine::new();
-        engine
-            .add_policy("policy.rego".into(), source.into())
-            .map_err(|e| PolicyError::Load(e.to_string()))?;
+        engine.add_policy("policy.rego".into(), source.into()).map_err(|e| PolicyError::Load(e.to_string()))?;
         let policy = Policy { engine: Mutex::new(engine) };
         Ok(policy)
     }
@@ -104,9 +102,7 @@ impl Policy {
             .map_err(|e| PolicyError::Eval(format!("{DECISION_RULE} is not a decision ({e}): {json}")))?;
         if let Outcome::StepUp { approvals_required, .. } = &outcome {
             if !(1..=5).contains(approvals_required) {
-                return Err(PolicyError::Eval(format!(
-                    "approvals_required {approvals_required} is outside 1..=5"
-                )));
+                return Err(PolicyError::Eval(format!("approvals_required {approvals_required} is outside 1..=5")));
             }
         }
         Ok(outcome)

@@ -5,9 +5,7 @@ use std::str::FromStr as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "gateway.db";
@@ -95,9 +93,7 @@ pub async fn approver(db: &SqlitePool, kid: &str) -> sqlx::Result<Option<Approve
 
 /// All approvers.
 pub async fn approvers(db: &SqlitePool) -> sqlx::Result<Vec<Approver>> {
-    sqlx::query_as("SELECT kid, name, principal, jwk, created_at FROM approvers ORDER BY created_at")
-        .fetch_all(db)
-        .await
+    sqlx::query_as("SELECT kid, name, principal, jwk, created_at FROM approvers ORDER BY created_at").fetch_all(db).await
 }
 
 /// Enrol an approver (replacing the name and principal of an existing kid).
@@ -134,17 +130,12 @@ pub async fn add_agent(db: &SqlitePool, token_hash: &str, workload: &str, now: i
 
 /// The workload of an agent token hash.
 pub async fn agent_workload(db: &SqlitePool, token_hash: &str) -> sqlx::Result<Option<String>> {
-    sqlx::query_scalar("SELECT workload FROM agents WHERE token_hash = ?")
-        .bind(token_hash)
-        .fetch_optional(db)
-        .await
+    sqlx::query_scalar("SELECT workload FROM agents WHERE token_hash = ?").bind(token_hash).fetch_optional(db).await
 }
 
 /// Workloads with their number of tokens.
 pub async fn agents(db: &SqlitePool) -> sqlx::Result<Vec<(String, i64)>> {
-    sqlx::query_as("SELECT workload, COUNT(*) FROM agents GROUP BY workload ORDER BY workload")
-        .fetch_all(db)
-        .await
+    sqlx::query_as("SELECT workload, COUNT(*) FROM agents GROUP BY workload ORDER BY workload").fetch_all(db).await
 }
 
 /// Revoke every token of a workload; the number revoked.
@@ -152,46 +143,30 @@ pub async fn remove_agent(db: &SqlitePool, workload: &str) -> sqlx::Result<u64> 
     Ok(sqlx::query("DELETE FROM agents WHERE workload = ?").bind(workload).execute(db).await?.rows_affected())
 }
 
-const STEP_UP_COLUMNS: &str =
-    "id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason, \
+const STEP_UP_COLUMNS: &str = "id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason, \
      binding_code, binding_failures, on_behalf_of, target_system, iat, exp, grant_jwt, response";
 
 /// One step-up by id.
 pub async fn step_up<'e, E: sqlx::SqliteExecutor<'e>>(db: E, id: &str) -> sqlx::Result<Option<StepUpRow>> {
-    sqlx::query_as(&format!("SELECT {STEP_UP_COLUMNS} FROM step_ups WHERE id = ?"))
-        .bind(id)
+    sqlx::query_as(&format!("SELECT {STEP_UP_COLUMNS} FROM step_ups WHERE id = ?")).bind(id).fetch_optional(db).await
+}
+
+/// A step-up by the agent's idempotency key.
+pub async fn step_up_by_idempotency_key(db: &SqlitePool, workload: &str, key: &str) -> sqlx::Result<Option<StepUpRow>> {
+    sqlx::query_as(&format!("SELECT {STEP_UP_COLUMNS} FROM step_ups WHERE workload = ? AND idempotency_key = ?"))
+        .bind(workload)
+        .bind(key)
         .fetch_optional(db)
         .await
 }
 
-/// A step-up by the agent's idempotency key.
-pub async fn step_up_by_idempotency_key(
-    db: &SqlitePool,
-    workload: &str,
-    key: &str,
-) -> sqlx::Result<Option<StepUpRow>> {
-    sqlx::query_as(&format!(
-        "SELECT {STEP_UP_COLUMNS} FROM step_ups WHERE workload = ? AND idempotency_key = ?"
-    ))
-    .bind(workload)
-    .bind(key)
-    .fetch_optional(db)
-    .await
-}
-
 /// Step-ups in a state that carry a signed request, oldest first.
-pub async fn step_ups_in_state(
-    db: &SqlitePool,
-    state: &str,
-    limit: i64,
-) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
-        "SELECT id, jwt FROM step_ups WHERE state = ? AND jwt IS NOT NULL ORDER BY iat, id LIMIT ?",
-    )
-    .bind(state)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+pub async fn step_ups_in_state(db: &SqlitePool, state: &str, limit: i64) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT id, jwt FROM step_ups WHERE state = ? AND jwt IS NOT NULL ORDER BY iat, id LIMIT ?")
+        .bind(state)
+        .bind(limit)
+        .fetch_all(db)
+        .await
 }
 
 /// The decisions received for a request, in arrival order.

@@ -21,9 +21,7 @@ pub const MAX_DEPTH: usize = 64;
 /// nesting deeper than [`MAX_DEPTH`], and trailing data.
 pub fn parse(bytes: &[u8]) -> Result<Value, ProtocolError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = StrictSeed { depth: 0 }
-        .deserialize_value(&mut de)
-        .map_err(|e| ProtocolError::NotIJson(e.to_string()))?;
+    let value = StrictSeed { depth: 0 }.deserialize_value(&mut de).map_err(|e| ProtocolError::NotIJson(e.to_string()))?;
     de.end().map_err(|e| ProtocolError::NotIJson(e.to_string()))?;
     Ok(value)
 }
@@ -154,9 +152,7 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_keys_at_any_depth() {
-        assert!(
-            matches!(parse(br#"{"a":1,"a":2}"#), Err(ProtocolError::NotIJson(m)) if m.contains("duplicate"))
-        );
+        assert!(matches!(parse(br#"{"a":1,"a":2}"#), Err(ProtocolError::NotIJson(m)) if m.contains("duplicate")));
         assert!(parse(br#"{"x":[{"b":1,"b":1}]}"#).is_err());
     }
 

@@ -77,8 +77,9 @@ impl Jwk {
                 return Err(ProtocolError::InvalidKey(format!("alg must be EdDSA, not {alg:?}")));
             }
         }
-        let bytes: [u8; 32] =
-            unb64(&self.x)?.try_into().map_err(|_| ProtocolError::InvalidKey("x must be 32 bytes".into()))?;
+        let bytes: [u8; 32] = unb64(&self.x)?
+            .try_into()
+            .map_err(|_| ProtocolError::InvalidKey("x must be 32 bytes".into()))?;
         let key = VerifyingKey::from_bytes(&bytes)
             .map_err(|e| ProtocolError::InvalidKey(format!("not a valid Ed25519 point: {e}")))?;
         if key.is_weak() {
@@ -100,13 +101,7 @@ pub fn kid_of(key: &VerifyingKey) -> String {
 
 /// A short human fingerprint of a kid, for people to compare: groups of four characters.
 pub fn fingerprint(kid: &str) -> String {
-    kid.chars()
-        .take(24)
-        .collect::<Vec<_>>()
-        .chunks(4)
-        .map(|c| c.iter().collect::<String>())
-        .collect::<Vec<_>>()
-        .join("-")
+    kid.chars().take(24).collect::<Vec<_>>().chunks(4).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>().join("-")
 }
 
 #[cfg(test)]

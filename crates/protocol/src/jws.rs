@@ -146,8 +146,7 @@ fn split(token: &str) -> Result<(&str, &str, &str), ProtocolError> {
 
 fn parse_header(h: &str) -> Result<Header, ProtocolError> {
     let value = ijson::parse(&unb64(h)?)?;
-    let obj =
-        value.as_object().ok_or_else(|| ProtocolError::Malformed("header must be a JSON object".into()))?;
+    let obj = value.as_object().ok_or_else(|| ProtocolError::Malformed("header must be a JSON object".into()))?;
     if obj.contains_key("crit") {
         return Err(ProtocolError::Malformed("critical header parameters are not supported".into()));
     }
@@ -187,12 +186,11 @@ pub fn verify<C: DeserializeOwned>(
         .map_err(|_| ProtocolError::BadSignature)?;
 
     let raw = ijson::parse(&unb64(p)?)?;
-    let obj =
-        raw.as_object().ok_or_else(|| ProtocolError::Malformed("claims must be a JSON object".into()))?;
+    let obj = raw.as_object().ok_or_else(|| ProtocolError::Malformed("claims must be a JSON object".into()))?;
     let int = |name: &str| {
-        obj.get(name).and_then(Value::as_i64).ok_or_else(|| {
-            ProtocolError::InvalidClaims(format!("`{name}` must be an integer (seconds since epoch)"))
-        })
+        obj.get(name)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| ProtocolError::InvalidClaims(format!("`{name}` must be an integer (seconds since epoch)")))
     };
     let (iat, exp) = (int("iat")?, int("exp")?);
     let leeway = validation.leeway.clamp(0, MAX_LEEWAY_S);
@@ -216,8 +214,7 @@ pub fn verify<C: DeserializeOwned>(
             return Err(ProtocolError::WrongAudience { expected: expected.clone(), found: found.into() });
         }
     }
-    let claims =
-        serde_json::from_value(raw.clone()).map_err(|e| ProtocolError::InvalidClaims(e.to_string()))?;
+    let claims = serde_json::from_value(raw.clone()).map_err(|e| ProtocolError::InvalidClaims(e.to_string()))?;
     Ok(Verified { header, claims, raw, key })
 }
 
@@ -277,10 +274,7 @@ mod tests {
             Err(ProtocolError::LifetimeTooLong { .. })
         ));
         let other = crate::generate_key().verifying_key();
-        assert!(matches!(
-            verify::<Value>(&t, "t+jwt", &other, &Validation::at(now)),
-            Err(ProtocolError::UnknownKey(_))
-        ));
+        assert!(matches!(verify::<Value>(&t, "t+jwt", &other, &Validation::at(now)), Err(ProtocolError::UnknownKey(_))));
         // Leeway is capped at 60 s whatever the caller asks for.
         let mut lax = Validation::at(now + 60 + 61);
         lax.leeway = 10_000;
@@ -299,20 +293,14 @@ mod tests {
             json!({"alg":"Ed25519","kid":kid,"typ":"t"}),
         ] {
             let t = sign_raw(&serde_json::to_vec(&header).unwrap(), &payload, &key);
-            assert!(matches!(
-                verify::<Value>(&t, "t", &vk, &Validation::at(0)),
-                Err(ProtocolError::UnsupportedAlg(_))
-            ));
+            assert!(matches!(verify::<Value>(&t, "t", &vk, &Validation::at(0)), Err(ProtocolError::UnsupportedAlg(_))));
         }
         let t = sign_raw(
             &serde_json::to_vec(&json!({"alg":"EdDSA","kid":kid,"typ":"t","crit":["x"]})).unwrap(),
             &payload,
             &key,
         );
-        assert!(matches!(
-            verify::<Value>(&t, "t", &vk, &Validation::at(0)),
-            Err(ProtocolError::Malformed(_))
-        ));
+        assert!(matches!(verify::<Value>(&t, "t", &vk, &Validation::at(0)), Err(ProtocolError::Malformed(_))));
         let t = sign_raw(br#"{"alg":"EdDSA","typ":"t"}"#, &payload, &key);
         assert!(matches!(verify::<Value>(&t, "t", &vk, &Validation::at(0)), Err(ProtocolError::MissingKid)));
     }
