@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Runs its arguments with the real desktop services the console uses, on a private session:
 # gnome-keyring (Secret Service, unlocked, throwaway HOME) and dunst (notifications) on an Xvfb display.
-# Meant to run inside `dbus-run-session`, e.g.:
-#   dbus-run-session -- bash scripts/with-session.sh cargo test --workspace
+#   bash scripts/with-session.sh cargo test --workspace
+# It always starts its own `dbus-run-session` first, so it never touches a desktop's real keyring.
 set -euo pipefail
 
-if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
-  exec dbus-run-session -- bash "$0" "$@"
+if [ "${1:-}" != "--inside-private-bus" ]; then
+  exec dbus-run-session -- bash "$0" --inside-private-bus "$@"
 fi
+shift
 
 session_tmp="$(mktemp -d -t countersign-session.XXXXXX)"
 mkdir -p "$session_tmp/home" "$session_tmp/run"
@@ -34,4 +35,6 @@ for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1
 dunst >"$session_tmp/dunst.log" 2>&1 &
 pids+=("$!")
 
+# Tests that need these services check this marker and say how to get them when it is missing.
+export COUNTERSIGN_TEST_SESSION=1
 "$@"

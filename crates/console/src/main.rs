@@ -14,6 +14,16 @@ use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, 
 use countersign_protocol::{jwk::fingerprint, Verdict};
 use serde_json::Value;
 
+/// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "countersign", version, about = "Approve or deny AI agents' risky actions, from a terminal")]
 struct Cli {
@@ -206,7 +216,7 @@ fn main() -> ExitCode {
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(value).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-    println!("{s}");
+    out!("{s}");
     Ok(())
 }
 
@@ -222,26 +232,28 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&key)?;
             } else {
-                println!(
+                out!(
                     "kid          {}\nfingerprint  {}\ncreated      {}",
-                    key.kid, key.fingerprint, key.created_at
+                    key.kid,
+                    key.fingerprint,
+                    key.created_at
                 );
                 for (old, retired) in console.key_history().await?.iter().skip(1) {
-                    println!("retired      {} (until {})", old.kid, retired.unwrap_or_default());
+                    out!("retired      {} (until {})", old.kid, retired.unwrap_or_default());
                 }
             }
         }
         Command::Key(KeyCmd::Export) => print_json(&console.key().await?.jwk)?,
         Command::Key(KeyCmd::Rotate) => {
             let key = console.rotate_key().await?;
-            println!("new key {} ({})", key.kid, key.fingerprint);
-            println!("enrol it with each enforcement point: countersign key export > me.jwk");
+            out!("new key {} ({})", key.kid, key.fingerprint);
+            out!("enrol it with each enforcement point: countersign key export > me.jwk");
         }
         Command::Ep(EpCmd::Add { url, trust: None }) => {
             let wk = console.fetch_well_known(&url).await?;
-            println!("name  {}\nep    {}\nurl   {}", visible(&wk.name).0, visible(&wk.ep).0, wk.url);
+            out!("name  {}\nep    {}\nurl   {}", visible(&wk.name).0, visible(&wk.ep).0, wk.url);
             for (kid, _) in &wk.keys {
-                println!("key   {kid}  fingerprint {}", fingerprint(kid));
+                out!("key   {kid}  fingerprint {}", fingerprint(kid));
             }
             return Err(ConsoleError::Untrusted(format!(
                 "not pinned: compare the fingerprint with the gateway's operator, then run\n  countersign ep add {} --trust KID",
@@ -250,7 +262,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ep(EpCmd::Add { url, trust: Some(kid) }) => {
             let ep = console.add_ep(&url, &kid).await?;
-            println!("pinned {} ({}) key {} ({})", ep.ep, visible(&ep.name).0, ep.kid, fingerprint(&ep.kid));
+            out!("pinned {} ({}) key {} ({})", ep.ep, visible(&ep.name).0, ep.kid, fingerprint(&ep.kid));
         }
         Command::Ep(EpCmd::List { json }) => {
             let eps = console.eps().await?;
@@ -265,7 +277,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&out)?;
             } else {
                 for e in eps {
-                    println!(
+                    out!(
                         "{}  {}  {}  key {}  {}",
                         e.ep,
                         visible(&e.name).0,
@@ -278,7 +290,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Ep(EpCmd::Remove { ep }) => {
             let ep = console.remove_ep(&ep).await?;
-            println!("removed {} ({})", ep.ep, ep.url);
+            out!("removed {} ({})", ep.ep, ep.url);
         }
         Command::Sync { json } => {
             let reports = console.sync().await?;
@@ -286,7 +298,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 print_json(&reports)?;
             } else {
                 for r in &reports {
-                    println!(
+                    out!(
                         "{}: {} new, {} rejected, {} resolved, {} delivered, {} queued{}",
                         r.ep,
                         r.new,
@@ -321,11 +333,11 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             if json {
                 print_json(&items)?;
             } else if items.is_empty() {
-                println!("no pending requests");
+                out!("no pending requests");
             } else {
                 for r in items {
                     let c = &r.claims;
-                    println!(
+                    out!(
                         "{}  {:8}  {:>5}s left  {}  {}  {}",
                         r.id,
                         r.tier,
@@ -374,13 +386,13 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
         let what = if verdict == Verdict::Approve { "approved" } else { "denied" };
         match &outcome.delivery {
             Delivery::Accepted { state, .. } => {
-                println!("{what} {id}: delivered; the request is now {state}")
+                out!("{what} {id}: delivered; the request is now {state}")
             }
             Delivery::Refused { status, answer } => {
-                println!("{what} {id}: the enforcement point refused the decision (HTTP {status}): {answer}")
+                out!("{what} {id}: the enforcement point refused the decision (HTTP {status}): {answer}")
             }
             Delivery::Queued { error } => {
-                println!("{what} {id}: decided, not delivered ({error}); `countersign sync` retries")
+                out!("{what} {id}: decided, not delivered ({error}); `countersign sync` retries")
             }
         }
     }
@@ -397,46 +409,44 @@ fn text(v: &Value) -> String {
 
 fn print_request(r: &RequestView) {
     let c = &r.claims;
-    println!("request   {}  ({})", r.id, r.ep);
-    println!("state     {}", r.state);
-    println!("tier      {} — {} approval(s) required", r.tier, c["policy"]["approvals_required"]);
-    println!("policy    {} ({})", text(&c["policy"]["reason"]), text(&c["policy"]["id"]));
-    println!("expires   in {}s", r.seconds_left);
-    println!("agent     {} <{}>", text(&c["identity"]["display"]), text(&c["identity"]["workload"]));
+    out!("request   {}  ({})", r.id, r.ep);
+    out!("state     {}", r.state);
+    out!("tier      {} — {} approval(s) required", r.tier, c["policy"]["approvals_required"]);
+    out!("policy    {} ({})", text(&c["policy"]["reason"]), text(&c["policy"]["id"]));
+    out!("expires   in {}s", r.seconds_left);
+    out!("agent     {} <{}>", text(&c["identity"]["display"]), text(&c["identity"]["workload"]));
     for (i, p) in c["identity"]["on_behalf_of"].as_array().into_iter().flatten().enumerate() {
-        println!("{}for {} <{}>", "  ".repeat(i + 5), text(&p["display"]), text(&p["sub"]));
+        out!("{}for {} <{}>", "  ".repeat(i + 5), text(&p["display"]), text(&p["sub"]));
     }
     if let Some(cred) = c["identity"].get("credential") {
-        println!("credential {} (expires {})", text(&cred["kind"]), text(&cred["expires_at"]));
+        out!("credential {} (expires {})", text(&cred["kind"]), text(&cred["expires_at"]));
     }
-    println!("purpose   {}: {}", text(&c["purpose"]["code"]), text(&c["purpose"]["statement"]));
+    out!("purpose   {}: {}", text(&c["purpose"]["code"]), text(&c["purpose"]["statement"]));
     let cats: Vec<String> = c["data"]["categories"].as_array().into_iter().flatten().map(text).collect();
-    println!("data      {} [{}]", text(&c["data"]["class"]), cats.join(", "));
-    println!("target    {} / {}", text(&c["target"]["system"]), text(&c["target"]["environment"]));
-    println!("actions");
+    out!("data      {} [{}]", text(&c["data"]["class"]), cats.join(", "));
+    out!("target    {} / {}", text(&c["target"]["system"]), text(&c["target"]["environment"]));
+    out!("actions");
     for (i, a) in c["actions"].as_array().into_iter().flatten().enumerate() {
         let op = a.get("operation").map(|o| format!(".{}", text(o))).unwrap_or_default();
         let target = a.get("target").map(|t| format!(" on {}", text(t))).unwrap_or_default();
         let rev = if a["reversible"].as_bool() == Some(true) { "reversible" } else { "IRREVERSIBLE" };
-        println!("  {}. {}{op}{target}  ({rev})", i + 1, text(&a["tool"]));
+        out!("  {}. {}{op}{target}  ({rev})", i + 1, text(&a["tool"]));
         let args = serde_json::to_string_pretty(&a["args"]).unwrap_or_default();
         for line in visible(&args).0.lines() {
-            println!("       {line}");
+            out!("       {line}");
         }
     }
     if c.get("binding").and_then(|b| b["required"].as_bool()) == Some(true) {
-        println!(
-            "binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for"
-        );
+        out!("binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for");
     }
     if let Some(d) = &r.decision {
         let outcome = d.outcome.as_deref().unwrap_or("not delivered");
-        println!("decision  {} ({outcome}): {}", d.verdict, visible(&d.reason).0);
+        out!("decision  {} ({outcome}): {}", d.verdict, visible(&d.reason).0);
     }
     for w in &r.warnings {
-        println!("WARNING   {w}");
+        out!("WARNING   {w}");
     }
-    println!("digest    {}", r.digest);
+    out!("digest    {}", r.digest);
 }
 
 fn parse_time(s: &str) -> Result<i64> {
@@ -469,7 +479,7 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
     match args.command {
         Some(HistoryCmd::Verify) => {
             let n = console.verify_history().await?;
-            println!("history intact: {n} rows");
+            out!("history intact: {n} rows");
         }
         Some(HistoryCmd::Export { format }) => {
             let mut rows = console.history(&Filter::default()).await?;
@@ -533,12 +543,5 @@ fn print_row(r: &Row) {
         "resolved" => text(&detail["state"]),
         _ => text(&detail["kid"]),
     };
-    println!(
-        "{:>6}  {}  {:16}  {}  {}",
-        r.seq,
-        r.at,
-        r.kind,
-        r.request_id.as_deref().unwrap_or("-"),
-        summary
-    );
+    out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, r.request_id.as_deref().unwrap_or("-"), summary);
 }
