@@ -105,24 +105,7 @@ impl Console {
 
     /// Enrol this console's key with `gw` as `principal`, and pin `gw` with its real key id.
     pub async fn connect(&self, gw: &Gateway, principal: &str) {
-        let file = self.dir().join("me.jwk");
-        std::fs::write(&file, serde_json::to_string(&self.jwk()).expect("jwk")).expect("write jwk");
-        let data = gw.data.to_str().expect("utf-8");
-        gateway_cli(&[
-            "approvers",
-            "add",
-            "--data",
-            data,
-            "--name",
-            principal,
-            "--principal",
-            principal,
-            "--jwk",
-            file.to_str().expect("utf-8"),
-        ]);
-        std::fs::remove_file(&file).expect("remove jwk");
-        let kid = gateway_kid(gw).await;
-        self.ok(&["ep", "add", &gw.url, "--trust", &kid]);
+        self.connect_via(gw, &gw.url, principal).await
     }
 
     /// The ids of the pending requests, as `countersign pending --json` lists them.
@@ -231,4 +214,90 @@ pub fn signed_step_up(ep: &str, jti: &str, key: &countersign_protocol::SigningKe
         claims[k] = v.clone();
     }
     countersign_protocol::sign(&claims, countersign_protocol::TYP_STEP_UP, key).expect("sign")
+}
+
+/// What a [`Proxy`] does with new connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    /// Forward to the upstream.
+    Forward = 0,
+    /// Close at once: the enforcement point is down.
+    Refuse = 1,
+    /// Accept and never answer: a hung network, to catch a process mid-call.
+    Hang = 2,
+}
+
+/// A TCP proxy in front of a gateway, to take it off the network without touching it.
+#[derive(Debug)]
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT` of the proxy.
+    pub url: String,
+    mode: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Proxy to `upstream` (`http://HOST:PORT`), forwarding.
+    pub async fn start(upstream: &str) -> Proxy {
+        use std::sync::atomic::Ordering;
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let mode = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(ProxyMode::Forward as u8));
+        let m = mode.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let (upstream, mode) = (upstream.clone(), m.load(Ordering::SeqCst));
+                tokio::spawn(async move {
+                    if mode == ProxyMode::Refuse as u8 {
+                        return;
+                    }
+                    if mode == ProxyMode::Hang as u8 {
+                        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                        return;
+                    }
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { url, mode, task }
+    }
+
+    /// Change what happens to new connections.
+    pub fn set(&self, mode: ProxyMode) {
+        self.mode.store(mode as u8, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Console {
+    /// Like [`Console::connect`], but pin the enforcement point at `url` (e.g. a [`Proxy`]).
+    pub async fn connect_via(&self, gw: &Gateway, url: &str, principal: &str) {
+        let file = self.dir().join("me.jwk");
+        std::fs::write(&file, serde_json::to_string(&self.jwk()).expect("jwk")).expect("write jwk");
+        let data = gw.data.to_str().expect("utf-8");
+        let jwk = file.to_str().expect("utf-8");
+        gateway_cli(&[
+            "approvers",
+            "add",
+            "--data",
+            data,
+            "--name",
+            principal,
+            "--principal",
+            principal,
+            "--jwk",
+            jwk,
+        ]);
+        std::fs::remove_file(&file).expect("remove jwk");
+        let kid = gateway_kid(gw).await;
+        self.ok(&["ep", "add", url, "--trust", &kid]);
+    }
 }

@@ -2,7 +2,7 @@
 //! real Secret Service (gnome-keyring on the private session of `scripts/with-session.sh`).
 
 use base64::Engine as _;
-use countersign_blackbox::console::{gateway_kid, signed_step_up, Console, FakeEp};
+use countersign_blackbox::console::{gateway_kid, signed_step_up, Console, FakeEp, Proxy, ProxyMode};
 use countersign_blackbox::*;
 use countersign_protocol::{self as protocol, DecisionClaims, Validation, Verdict, TYP_DECISION};
 use serde_json::{json, Value};
@@ -324,4 +324,86 @@ async fn ep_add_with_a_wrong_trust_refuses() {
     assert_eq!(eps[0]["kid"], kid.as_str());
     console.ok(&["ep", "remove", &gw.ep]);
     assert_eq!(console.json(&["ep", "list"]), serde_json::json!([]));
+}
+
+// Multi-threaded: the proxy must keep running while the test blocks on the CLI.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_made_while_the_gateway_is_down_is_delivered_on_sync() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    let proxy = Proxy::start(&gw.url).await;
+    let console = Console::new();
+    console.connect_via(&gw, &proxy.url, "alice@acme.example").await;
+    let id = submit_id(&gw, &agent, "test.medium").await;
+    console.ok(&["sync"]);
+
+    proxy.set(ProxyMode::Refuse);
+    let r = console.fails(&["approve", &id], 6);
+    assert!(r.stdout.contains("decided, not delivered"), "{}", r.stdout);
+    assert_eq!(console.json(&["show", &id])["state"], "decided, not delivered");
+    console.fails(&["approve", &id], 4);
+    let report = console.run(&["sync", "--json"]);
+    assert_eq!(report.code, 6, "the gateway is still down: {}", report.stdout);
+    assert_eq!(status(&gw, &agent, &id, 0).await["state"], "pending");
+
+    proxy.set(ProxyMode::Forward);
+    let report = console.json(&["sync"]);
+    assert_eq!(report[0]["delivered"], 1, "{report}");
+    assert_eq!(status(&gw, &agent, &id, 0).await["state"], "approved");
+    assert_eq!(console.json(&["show", &id])["state"], "approved");
+    assert_eq!(console.json(&["sync"])[0]["delivered"], 0, "delivered once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_after_commit_before_delivery_delivers_exactly_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    let proxy = Proxy::start(&gw.url).await;
+    let console = Console::new();
+    console.connect_via(&gw, &proxy.url, "alice@acme.example").await;
+    let id = submit_id(&gw, &agent, "test.high").await;
+    console.ok(&["sync"]);
+
+    // The delivery hangs; the CLI is killed once the decision is committed.
+    proxy.set(ProxyMode::Hang);
+    let mut child =
+        console.command(&["approve", &id, "--reason", "ticket 7"]).spawn().expect("spawn approve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while console.json(&["history", "--kind", "decision signed"]).as_array().expect("rows").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the decision was never committed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("wait");
+    assert_eq!(status(&gw, &agent, &id, 0).await["state"], "pending");
+    assert_eq!(console.json(&["show", &id])["state"], "decided, not delivered");
+
+    proxy.set(ProxyMode::Forward);
+    let report = console.json(&["sync"]);
+    assert_eq!(report[0]["delivered"], 1, "{report}");
+    let report = console.json(&["sync"]);
+    assert_eq!(report[0]["delivered"], 0, "{report}");
+    let status = status(&gw, &agent, &id, 0).await;
+    assert_eq!(status["state"], "approved");
+    assert_eq!(status["decisions"].as_array().expect("decisions").len(), 1, "exactly one decision arrived");
+    console.ok(&["history", "verify"]);
+}
+
+#[tokio::test]
+async fn gateway_restart_loses_nothing() {
+    let (_d, mut gw, agent, console) = setup().await;
+    let before = submit_id(&gw, &agent, "test.medium").await;
+    console.ok(&["sync"]);
+    gw.restart();
+    let after = submit_id(&gw, &agent, "test.medium").await;
+    console.ok(&["sync"]);
+    let mut ids = console.pending_ids();
+    ids.sort();
+    let mut want = vec![before.clone(), after];
+    want.sort();
+    assert_eq!(ids, want);
+    console.ok(&["approve", &before]);
+    assert_eq!(status(&gw, &agent, &before, 0).await["state"], "approved");
 }
