@@ -5,8 +5,10 @@
 # It always starts its own `dbus-run-session` first, so it never touches a desktop's real keyring.
 set -euo pipefail
 
+# Without a display on the bus, a keyring unlock prompt is dismissed at once instead of waiting for a click
+# (a locked keyring must give the console's clear error, never a hang).
 if [ "${1:-}" != "--inside-private-bus" ]; then
-  exec dbus-run-session -- bash "$0" --inside-private-bus "$@"
+  exec env -u DISPLAY -u WAYLAND_DISPLAY dbus-run-session -- bash "$0" --inside-private-bus "$@"
 fi
 shift
 

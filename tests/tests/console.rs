@@ -407,3 +407,39 @@ async fn gateway_restart_loses_nothing() {
     console.ok(&["approve", &before]);
     assert_eq!(status(&gw, &agent, &before, 0).await["state"], "approved");
 }
+
+#[test]
+fn locked_or_missing_keyring_is_a_clear_error_never_a_file() {
+    let console = Console::new();
+    // No Secret Service on the bus at all.
+    let r =
+        console.command(&["key", "show"]).env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent").output();
+    let r: countersign_blackbox::console::Run = r.expect("run").into();
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("keyring"), "{}", r.stderr);
+
+    // A locked collection, on a session of its own so the other tests' keyring stays unlocked.
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/with-session.sh");
+    let bin = bin("countersign");
+    let steps = format!(
+        "{bin} key show >/dev/null && \
+         dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+           org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null && \
+         timeout 30 {bin} key show; echo \"exit=$?\"",
+        bin = bin.display()
+    );
+    let out = std::process::Command::new("bash")
+        .arg(script)
+        .args(["bash", "-c", &steps])
+        .env("COUNTERSIGN_HOME", console.dir())
+        .output()
+        .expect("nested session");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("exit=3"), "a locked keyring exits 3: {stdout}{stderr}");
+    assert!(stderr.contains("countersign: keyring:"), "{stderr}");
+    let files: Vec<String> = std::fs::read_dir(console.dir())
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().all(|f| f.starts_with("history.db") || f == "profile-id"), "no key file: {files:?}");
+}
