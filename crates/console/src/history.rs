@@ -145,6 +145,14 @@ pub struct Filter {
     pub kind: Option<String>,
     /// Full-text search (every word must occur).
     pub search: Option<String>,
+    /// Only rows of requests by this workload, or on behalf of this principal.
+    pub identity: Option<String>,
+    /// Only rows of requests of this data class.
+    pub class: Option<String>,
+    /// Only rows of requests of this tier.
+    pub tier: Option<String>,
+    /// Only rows of requests this console decided this way (`approve` / `deny`).
+    pub decision: Option<String>,
     /// Most rows returned (newest first); `None` = all.
     pub limit: Option<i64>,
 }
@@ -169,6 +177,24 @@ impl Console {
         }
         if let Some(kind) = &filter.kind {
             q.push(" AND kind = ").push_bind(kind.clone());
+        }
+        let received =
+            " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+        if let Some(who) = &filter.identity {
+            q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
+            q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
+                .push_bind(who.clone());
+            q.push(")))");
+        }
+        if let Some(class) = &filter.class {
+            q.push(received).push("json_extract(detail, '$.class') = ").push_bind(class.clone()).push(")");
+        }
+        if let Some(tier) = &filter.tier {
+            q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
+        }
+        if let Some(verdict) = &filter.decision {
+            q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+            q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
         }
         if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
             q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
@@ -265,6 +291,44 @@ mod tests {
         // Swap rows 2 and 3 wholesale, renumbering them.
         tamper(&db, "UPDATE history SET seq = -2 WHERE seq = 2; UPDATE history SET seq = 2 WHERE seq = 3; UPDATE history SET seq = 3 WHERE seq = -2").await;
         assert_eq!(bad_row(verify(&db).await.unwrap_err()), 2);
+    }
+
+    #[tokio::test]
+    async fn filters_by_request_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
+            .await
+            .unwrap();
+        let mut conn = c.db().acquire().await.unwrap();
+        let received = |tier: &str, who: &str| json!({"tier": tier, "class": "internal", "workload": who, "on_behalf_of": ["ann@x"]});
+        append(&mut conn, 1, "request received", Some("ep"), Some("r1"), &received("high", "spiffe://a"))
+            .await
+            .unwrap();
+        append(&mut conn, 2, "request received", Some("ep"), Some("r2"), &received("low", "spiffe://b"))
+            .await
+            .unwrap();
+        append(
+            &mut conn,
+            3,
+            "decision signed",
+            Some("ep"),
+            Some("r1"),
+            &json!({"verdict": "deny", "reason": "late payment"}),
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        let ids = |rows: Vec<Row>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+        let f = Filter { tier: Some("high".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
+        let f = Filter { identity: Some("spiffe://b".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![2]);
+        let f = Filter { identity: Some("ann@x".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 2, 1]);
+        let f = Filter { decision: Some("deny".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
+        let f = Filter { search: Some("late".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3]);
     }
 
     #[test]

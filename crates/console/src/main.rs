@@ -166,6 +166,18 @@ struct FilterArgs {
     /// Only rows of this kind (e.g. "decision signed").
     #[arg(long)]
     kind: Option<String>,
+    /// Only requests by this workload (spiffe://…) or on behalf of this principal.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Only requests of this data class.
+    #[arg(long)]
+    class: Option<String>,
+    /// Only requests of this tier.
+    #[arg(long)]
+    tier: Option<String>,
+    /// Only requests this console decided this way.
+    #[arg(long, value_parser = ["approve", "deny"])]
+    decision: Option<String>,
     /// Full-text search: every word must occur.
     #[arg(long, num_args = 1.., value_delimiter = None)]
     search: Vec<String>,
@@ -516,6 +528,10 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
                 ep: f.ep,
                 kind: f.kind,
                 search: (!f.search.is_empty()).then(|| f.search.join(" ")),
+                identity: f.identity,
+                class: f.class,
+                tier: f.tier,
+                decision: f.decision,
                 limit: f.limit,
             };
             let rows = console.history(&filter).await?;

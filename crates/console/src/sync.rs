@@ -458,6 +458,112 @@ impl Console {
 mod tests {
     use super::*;
 
+    use crate::keys::MemoryStore;
+    use crate::DecisionInput;
+    use countersign_protocol::{Jwk, SigningKey, Verdict, TYP_STEP_UP};
+    use std::sync::Arc;
+
+    /// A one-answer HTTP server: every request gets `status` with a JSON body.
+    async fn stub(status: u16) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let _ = s.read(&mut buf).await;
+                    let body = r#"{"error":"conflict","message":"stub"}"#;
+                    let head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+
+    async fn console_with_request(url: &str) -> (tempfile::TempDir, Console, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
+        let ep_key: SigningKey = protocol::generate_key();
+        let jwk = Jwk::from_key(&ep_key.verifying_key());
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES ('ep-t', 'T', ?, ?, ?, 0)")
+            .bind(url)
+            .bind(jwk.thumbprint())
+            .bind(serde_json::to_string(&jwk).unwrap())
+            .execute(c.db())
+            .await
+            .unwrap();
+        let t = now();
+        let claims = json!({
+            "iss": "ep-t", "jti": "req-1", "iat": t, "exp": t + 300,
+            "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
+            "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
+            "target": {"system": "s", "environment": "e"},
+            "actions": [{"tool": "t", "args": {}, "reversible": true}],
+            "policy": {"id": "x", "reason": "r", "tier": "medium", "approvals_required": 1},
+        });
+        let jwt = protocol::sign(&claims, TYP_STEP_UP, &ep_key).unwrap();
+        let ep = c.ep("ep-t").await.unwrap();
+        assert_eq!(c.ingest(&ep, Some("req-1"), &jwt).await.unwrap(), Ingested::New("req-1".into()));
+        (dir, c, "req-1".into())
+    }
+
+    async fn count(c: &Console, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(c.db()).await.unwrap()
+    }
+
+    fn deny(reason: &str) -> DecisionInput {
+        DecisionInput {
+            verdict: Verdict::Deny,
+            reason: reason.into(),
+            ttl_s: None,
+            max_uses: None,
+            binding_code: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn decision_is_committed_before_delivery_and_kept_until_answered() {
+        // Port 1 on loopback: connection refused, the gateway is "down".
+        let (_d, c, id) = console_with_request("http://127.0.0.1:1").await;
+        let refused = c.decide(&id, deny("")).await.unwrap_err();
+        assert!(matches!(refused, ConsoleError::Refused(_)), "{refused}");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions").await, 0, "a refused decision leaves nothing");
+
+        let out = c.decide(&id, deny("no")).await.unwrap();
+        assert!(matches!(out.delivery, Delivery::Queued { .. }), "{:?}", out.delivery);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 1);
+        assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 1);
+        assert_eq!(c.request(&id).await.unwrap().state, "decided, not delivered");
+        assert!(matches!(c.decide(&id, deny("again")).await, Err(ConsoleError::Refused(_))), "decided once");
+
+        // The enforcement point comes back and answers 409: final, recorded, never retried.
+        let url = stub(409).await;
+        sqlx::query("UPDATE eps SET url = ?").bind(&url).execute(c.db()).await.unwrap();
+        let ep = c.ep("ep-t").await.unwrap();
+        let mut report = SyncReport::default();
+        c.deliver_outbox(&ep, true, &mut report).await.unwrap();
+        assert_eq!((report.delivered, report.queued), (1, 0));
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 0);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions WHERE outcome = 'refused'").await, 1);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM history WHERE kind = 'delivery refused'").await, 1);
+        crate::history::verify(c.db()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn server_errors_stay_queued() {
+        let url = stub(503).await;
+        let (_d, c, id) = console_with_request(&url).await;
+        let out = c.decide(&id, deny("no")).await.unwrap();
+        assert!(matches!(out.delivery, Delivery::Queued { .. }));
+        let ep = c.ep("ep-t").await.unwrap();
+        let mut report = SyncReport::default();
+        c.deliver_outbox(&ep, true, &mut report).await.unwrap();
+        assert_eq!((report.delivered, report.queued), (0, 1));
+        assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 2);
+    }
+
     #[test]
     fn backoff_is_bounded_full_jitter() {
         for attempt in 0..40 {
