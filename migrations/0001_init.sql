@@ -86,7 +86,7 @@ CREATE TABLE history (
 );
 CREATE INDEX history_request ON history (request_id);
 CREATE INDEX history_at ON history (at);
-CREATE INDEX history_kind ON history (kind, request_id);
+CREATE INDEX history_kind ON history (kind, seq);
 
 CREATE TRIGGER history_no_update BEFORE UPDATE ON history
 BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;

@@ -123,6 +123,8 @@ impl Console {
             binding_code: input.binding_code.map(|c| c.trim().to_string()).filter(|c| !c.is_empty()),
         };
         let token = key.with(|k| protocol::sign(&claims, TYP_DECISION, k))?;
+        // One keyring read per decision: the first delivery's auth token is signed now too.
+        let auth = crate::sync::auth_with(&key, &req.ep)?;
         drop(key);
         let verdict = match claims.decision {
             Verdict::Approve => "approve",
@@ -153,7 +155,7 @@ impl Console {
         history::append(&mut tx, t, "decision signed", Some(&req.ep), Some(&req.id), &detail).await?;
         tx.commit().await?;
 
-        let delivery = self.deliver_one(&ep, &claims.jti).await?;
+        let delivery = self.deliver_one(&ep, &claims.jti, &auth).await?;
         Ok(DecisionOutcome { jti: claims.jti, token, delivery })
     }
 }

@@ -125,6 +125,19 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
 }
 
+/// An approver auth token for `ep` signed with an already loaded key.
+pub(crate) fn auth_with(key: &crate::keys::LoadedKey, ep: &str) -> Result<String> {
+    let t = now();
+    let claims = AuthClaims {
+        iss: key.kid(),
+        aud: ep.into(),
+        iat: t,
+        exp: t + AUTH_LIFETIME_S,
+        jti: protocol::new_id(),
+    };
+    Ok(key.with(|k| protocol::sign(&claims, TYP_AUTH, k))?)
+}
+
 /// Statuses after which a decision is never retried: the enforcement point answered for good.
 fn final_status(status: u16) -> bool {
     matches!(status, 400 | 403 | 404 | 409 | 410 | 413 | 422)
@@ -212,11 +225,18 @@ impl Console {
                 }
             }
         }
-        self.deliver_outbox(ep, true, report).await
+        self.deliver_outbox(ep, true, Some(&auth), report).await
     }
 
-    /// Deliver queued decisions for `ep` (all of them when `all`, else only those due).
-    pub async fn deliver_outbox(&self, ep: &Ep, all: bool, report: &mut SyncReport) -> Result<()> {
+    /// Deliver queued decisions for `ep` (all of them when `all`, else only those due), with `auth`
+    /// when the caller holds a fresh token (else one is signed when there is something to send).
+    pub async fn deliver_outbox(
+        &self,
+        ep: &Ep,
+        all: bool,
+        auth: Option<&str>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
         let due: Vec<String> = sqlx::query_scalar(
             "SELECT o.jti FROM outbox o JOIN decisions d USING (jti) WHERE d.ep = ? AND (? OR o.next_attempt_at <= ?)
              ORDER BY d.signed_at",
@@ -226,8 +246,13 @@ impl Console {
         .bind(now())
         .fetch_all(self.db())
         .await?;
+        let auth = match (auth, due.is_empty()) {
+            (_, true) => return Ok(()),
+            (Some(a), false) => a.to_string(),
+            (None, false) => self.auth_token(&ep.ep).await?,
+        };
         for jti in due {
-            match self.deliver_one(ep, &jti).await? {
+            match self.deliver_one(ep, &jti, &auth).await? {
                 Delivery::Queued { .. } => report.queued += 1,
                 _ => report.delivered += 1,
             }
@@ -235,8 +260,9 @@ impl Console {
         Ok(())
     }
 
-    /// One delivery attempt of decision `jti`. The outcome is committed before returning.
-    pub async fn deliver_one(&self, ep: &Ep, jti: &str) -> Result<Delivery> {
+    /// One delivery attempt of decision `jti`, authenticated with `auth`. The outcome is committed
+    /// before returning.
+    pub async fn deliver_one(&self, ep: &Ep, jti: &str, auth: &str) -> Result<Delivery> {
         let (request_id, token): (String, String) =
             sqlx::query_as("SELECT request_id, token FROM decisions WHERE jti = ?")
                 .bind(jti)
@@ -245,7 +271,6 @@ impl Console {
                 .ok_or_else(|| ConsoleError::NotFound(format!("decision {jti}")))?;
         let url = ep.at(&format!("/v1/step-ups/{request_id}/decisions"));
         let attempt = async {
-            let auth = self.auth_token(&ep.ep).await?;
             let resp = self
                 .http
                 .post(&url)
@@ -408,7 +433,7 @@ impl Console {
                     }
                 }
                 _ = outbox.tick() => {
-                    self.deliver_outbox(ep, false, &mut SyncReport::default()).await?;
+                    self.deliver_outbox(ep, false, None, &mut SyncReport::default()).await?;
                 }
             }
         }
@@ -543,7 +568,7 @@ mod tests {
         sqlx::query("UPDATE eps SET url = ?").bind(&url).execute(c.db()).await.unwrap();
         let ep = c.ep("ep-t").await.unwrap();
         let mut report = SyncReport::default();
-        c.deliver_outbox(&ep, true, &mut report).await.unwrap();
+        c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
         assert_eq!((report.delivered, report.queued), (1, 0));
         assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 0);
         assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions WHERE outcome = 'refused'").await, 1);
@@ -559,7 +584,7 @@ mod tests {
         assert!(matches!(out.delivery, Delivery::Queued { .. }));
         let ep = c.ep("ep-t").await.unwrap();
         let mut report = SyncReport::default();
-        c.deliver_outbox(&ep, true, &mut report).await.unwrap();
+        c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
         assert_eq!((report.delivered, report.queued), (0, 1));
         assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 2);
     }
