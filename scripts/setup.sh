@@ -3,7 +3,10 @@
 # Idempotent: installs only what is missing. Sourced by scripts/test.sh and scripts/demo.sh.
 set -euo pipefail
 
-APT_PACKAGES=(build-essential pkg-config libssl-dev sqlite3 python3-venv curl)
+# gnome-keyring, dbus-x11, libsecret-tools: the real Secret Service for the console's tests (secret-tool to inspect it);
+# libdbus-1-dev: the keyring crate's Secret Service client; dunst + xvfb: a real notification daemon on a virtual display.
+APT_PACKAGES=(build-essential pkg-config libssl-dev sqlite3 python3-venv curl
+  gnome-keyring dbus-x11 libsecret-tools libdbus-1-dev dunst xvfb)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -15,8 +15,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "build binaries (black-box tests run them)"
 cargo build --workspace --bins --quiet
 
-step "cargo test"
-cargo test --workspace 2>&1 | tee target/cargo-test.log
+step "cargo test (on a private D-Bus session with gnome-keyring and dunst: the console uses the real Secret Service)"
+bash scripts/with-session.sh cargo test --workspace 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
 step "interop: a PyJWT + rfc8785 client against the demo gateway"

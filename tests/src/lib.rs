@@ -1,6 +1,8 @@
 //! Support for the black-box tests: start the real binaries on loopback, act as agents and
 //! approvers with real keys and real HTTP.
 
+pub mod console;
+
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

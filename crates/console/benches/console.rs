@@ -1,0 +1,296 @@
+//! Figures for the README, printed (not a criterion harness): run on the private test session,
+//!
+//!   bash scripts/with-session.sh cargo bench -p countersign-console-core --bench console
+//!
+//! with `COUNTERSIGN_BENCH_N` requests per latency series (default 200) and
+//! `COUNTERSIGN_BENCH_ROWS` history rows (default 1,000,000).
+//!
+//! - emit → persisted: `App::submit` on an in-process reference gateway (policy, sign, commit,
+//!   broadcast) until the console's SSE engine has verified and committed the request;
+//! - decision round trip: `Console::decide` (checks, re-verify, keyring key, sign, commit with its
+//!   outbox row, POST with a fresh auth token, gateway verifies and commits, outcome committed)
+//!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
+//!   synchronous FULL, and the decision is POSTed to the same gateway;
+//! - history: a filtered page and full-text searches over the chained history.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use countersign_console::history::{self, Filter};
+use countersign_console::sync::{Delivery, WatchEvent};
+use countersign_console::{Console, DecisionInput, OsKeyring};
+use countersign_gateway::{store, Config, ServeOptions};
+use countersign_protocol::{
+    self as protocol, AuthClaims, DecisionClaims, StepUpDraft, Verdict, TYP_AUTH, TYP_DECISION,
+};
+use serde_json::json;
+
+const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
+const WORKLOAD: &str = "spiffe://acme.example/ns/bench/sa/agent";
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn report(name: &str, samples: &mut [Duration]) -> Duration {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
+    let (p50, p99) = (at(0.50), at(0.99));
+    println!("{name:<44} n={:<7} p50 {:>9.3} ms   p99 {:>9.3} ms", samples.len(), ms(p50), ms(p99));
+    p99
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn draft() -> anyhow::Result<StepUpDraft> {
+    Ok(serde_json::from_value(json!({
+        "identity": {"workload": WORKLOAD, "display": "Bench agent",
+            "on_behalf_of": [{"sub": "owner@acme.example", "display": "Owner"}]},
+        "purpose": {"code": "test.medium", "statement": "benchmark"},
+        "data": {"class": "confidential", "categories": ["pii"]},
+        "target": {"system": "crm", "environment": "production"},
+        "actions": [{"tool": "crm", "operation": "export", "args": {"rows": "10"}, "reversible": false}],
+        "ttl_s": 3600
+    }))?)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let n = env_usize("COUNTERSIGN_BENCH_N", 200);
+    let rows = env_usize("COUNTERSIGN_BENCH_ROWS", 1_000_000);
+    let tmp = tempfile::tempdir()?;
+
+    // An in-process reference gateway with the test policy (test.medium → one approval).
+    let policy = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/test-policy.rego"
+    ))?;
+    std::fs::create_dir_all(tmp.path().join("gw"))?;
+    let gw = countersign_gateway::start(ServeOptions {
+        listen: "127.0.0.1:0".parse()?,
+        data: tmp.path().join("gw"),
+        policy: Some(policy),
+        demo: None,
+        config: Config { rate_per_minute: 1_000_000, ..Config::default() },
+    })
+    .await?;
+    let url = format!("http://{}", gw.addr);
+    let app = gw.app.clone();
+    let enrol = |kid: String, jwk: String, principal: &str| store::Approver {
+        kid,
+        name: principal.into(),
+        principal: principal.into(),
+        jwk,
+        created_at: countersign_console::now(),
+    };
+
+    let console = Console::open(&tmp.path().join("console"), Arc::new(OsKeyring)).await?;
+    let key = console.key().await?;
+    store::add_approver(
+        app.db(),
+        &enrol(key.kid.clone(), serde_json::to_string(&key.jwk)?, "bench@acme.example"),
+    )
+    .await?;
+    let gw_kid = app.jwks().keys[0].thumbprint();
+    let ep = console.add_ep(&url, &gw_kid).await?;
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = console.clone();
+    let watch_ep = ep.clone();
+    tokio::spawn(async move {
+        watcher
+            .watch_ep(watch_ep, move |e| match e {
+                WatchEvent::Request { id, .. } => {
+                    let _ = tx.send(Some((id, Instant::now())));
+                }
+                WatchEvent::Connected { .. } => {
+                    let _ = tx.send(None);
+                }
+                _ => {}
+            })
+            .await
+    });
+    while let Some(Some(_)) = rx.recv().await {}
+
+    println!(
+        "countersign-console benchmarks ({n} requests per series, loopback, debug={})",
+        cfg!(debug_assertions)
+    );
+    // Emit → persisted.
+    let draft = draft()?;
+    let mut emitted = Vec::with_capacity(n);
+    let mut ids = Vec::with_capacity(2 * n);
+    for _ in 0..2 * n {
+        let t0 = Instant::now();
+        let (_, body) =
+            app.submit(WORKLOAD, draft.clone(), None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let (id, t1) = rx.recv().await.flatten().ok_or_else(|| anyhow::anyhow!("watch ended"))?;
+        anyhow::ensure!(body["id"] == id.as_str(), "events out of order");
+        emitted.push(t1 - t0);
+        ids.push(id);
+    }
+    report("emit → persisted in the console", &mut emitted);
+
+    // Decision round trip, then the same-run baseline on the other half.
+    let (mine, baseline_ids) = ids.split_at(n);
+    let mut decided = Vec::with_capacity(n);
+    for id in mine {
+        let t0 = Instant::now();
+        let out = console
+            .decide(
+                id,
+                DecisionInput {
+                    verdict: Verdict::Approve,
+                    reason: String::new(),
+                    ttl_s: None,
+                    max_uses: None,
+                    binding_code: None,
+                },
+            )
+            .await?;
+        decided.push(t0.elapsed());
+        anyhow::ensure!(
+            matches!(out.delivery, Delivery::Accepted { .. }),
+            "not accepted: {:?}",
+            out.delivery
+        );
+    }
+    let p99_console = report("decision round trip (console)", &mut decided);
+
+    let base_key = protocol::generate_key();
+    let base_jwk = protocol::Jwk::from_key(&base_key.verifying_key());
+    let base_kid = base_jwk.thumbprint();
+    store::add_approver(
+        app.db(),
+        &enrol(base_kid.clone(), serde_json::to_string(&base_jwk)?, "base@acme.example"),
+    )
+    .await?;
+    let base_db = countersign_console::profile::open_db(&tmp.path().join("baseline.db")).await?;
+    sqlx::query("CREATE TABLE IF NOT EXISTS baseline (jti TEXT PRIMARY KEY, token TEXT NOT NULL)")
+        .execute(&base_db)
+        .await?;
+    let http = reqwest::Client::new();
+    let mut baseline = Vec::with_capacity(n);
+    for id in baseline_ids {
+        let claims = console.request(id).await?.claims;
+        let t0 = Instant::now();
+        let t = countersign_console::now();
+        let decision = DecisionClaims {
+            iss: base_kid.clone(),
+            aud: ep.ep.clone(),
+            sub: id.clone(),
+            iat: t,
+            exp: t + 120,
+            jti: protocol::new_id(),
+            digest: protocol::request_digest(&claims)?,
+            decision: Verdict::Approve,
+            reason: String::new(),
+            constraints: None,
+            binding_code: None,
+        };
+        let token = protocol::sign(&decision, TYP_DECISION, &base_key)?;
+        sqlx::query("INSERT INTO baseline (jti, token) VALUES (?, ?)")
+            .bind(&decision.jti)
+            .bind(&token)
+            .execute(&base_db)
+            .await?;
+        let auth = AuthClaims {
+            iss: base_kid.clone(),
+            aud: ep.ep.clone(),
+            iat: t,
+            exp: t + 240,
+            jti: protocol::new_id(),
+        };
+        let auth = protocol::sign(&auth, TYP_AUTH, &base_key)?;
+        let resp = http
+            .post(format!("{url}/v1/step-ups/{id}/decisions"))
+            .bearer_auth(auth)
+            .header("content-type", "application/jwt")
+            .body(token)
+            .send()
+            .await?;
+        anyhow::ensure!(resp.status().as_u16() == 200, "baseline decision refused: {}", resp.text().await?);
+        baseline.push(t0.elapsed());
+    }
+    let p99_base = report("baseline (sign + fsync'd row + POST)", &mut baseline);
+    println!(
+        "{:<44} {:.2}× (target ≤ 2×)",
+        "decision p99 / baseline p99",
+        p99_console.as_secs_f64() / p99_base.as_secs_f64()
+    );
+
+    // History over many rows.
+    let hist = Console::open(&tmp.path().join("history"), Arc::new(OsKeyring)).await?;
+    let db = &hist.profile().db;
+    let t0 = Instant::now();
+    let words = ["ledger", "refund", "export", "rotate", "invoice", "payroll", "backup", "migrate"];
+    let mut i = 0usize;
+    while i < rows {
+        let mut tx = db.begin().await?;
+        for _ in 0..10_000.min(rows - i) {
+            let (kind, detail) = if i % 4 == 3 {
+                (
+                    "decision signed",
+                    json!({"verdict": if i % 8 == 3 { "deny" } else { "approve" }, "reason": format!("ticket {i}")}),
+                )
+            } else {
+                let rare = if i % 100_000 == 5 { " zanzibar" } else { "" };
+                (
+                    "request received",
+                    json!({"workload": format!("spiffe://acme.example/agent-{}", i % 100), "tier": TIERS[i % 4],
+                        "class": "confidential", "purpose": "support", "statement": format!("{} account {i}{rare}", words[i % words.len()])}),
+                )
+            };
+            history::append(
+                &mut tx,
+                1_700_000_000 + i as i64,
+                kind,
+                Some("ep-bench"),
+                Some(&format!("r{}", i / 4)),
+                &detail,
+            )
+            .await?;
+            i += 1;
+        }
+        tx.commit().await?;
+    }
+    println!(
+        "{:<44} {rows} rows in {:.1} s",
+        "history: append (chained, FTS-indexed)",
+        t0.elapsed().as_secs_f64()
+    );
+    let series: [(&str, Filter); 4] = [
+        (
+            "history page: kind, newest 50",
+            Filter { kind: Some("decision signed".into()), limit: Some(50), ..Filter::default() },
+        ),
+        (
+            "history page: since, newest 50",
+            Filter { since: Some(1_700_000_000 + rows as i64 / 2), limit: Some(50), ..Filter::default() },
+        ),
+        (
+            "full-text search: rare word",
+            Filter { search: Some("zanzibar".into()), limit: Some(50), ..Filter::default() },
+        ),
+        (
+            "full-text search: two words, newest 50",
+            Filter { search: Some("payroll account".into()), limit: Some(50), ..Filter::default() },
+        ),
+    ];
+    for (name, filter) in series {
+        let mut samples = Vec::with_capacity(50);
+        for _ in 0..50 {
+            let t0 = Instant::now();
+            let found = hist.history(&filter).await?;
+            samples.push(t0.elapsed());
+            anyhow::ensure!(!found.is_empty(), "{name}: nothing found");
+        }
+        report(name, &mut samples);
+    }
+    let t0 = Instant::now();
+    let n_rows = hist.verify_history().await?;
+    println!("{:<44} {n_rows} rows in {:.1} s", "history verify", t0.elapsed().as_secs_f64());
+    Ok(())
+}

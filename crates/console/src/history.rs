@@ -1,0 +1,338 @@
+//! The review history: append-only rows chained by hash.
+//!
+//! Each row's `hash` is hex(SHA-256(prev_hash || RFC 8785 JSON of {seq, at, kind, ep, request_id,
+//! detail})), with `detail` hashed as the exact stored text and the first `prev_hash` being 64
+//! zeros. Editing, deleting or reordering any row breaks the chain at that row; triggers also
+//! refuse UPDATE and DELETE, so only someone bypassing the schema can try.
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use sqlx::{SqliteConnection, SqlitePool};
+
+use crate::profile::hex;
+use crate::{Console, ConsoleError, Result};
+
+/// `prev_hash` of the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One history row.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Row {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When (seconds since epoch).
+    pub at: i64,
+    /// What happened: `request received`, `request rejected`, `decision signed`, `delivered`,
+    /// `delivery refused`, `resolved`, `key created`, `key rotated`.
+    pub kind: String,
+    /// The enforcement point concerned.
+    pub ep: Option<String>,
+    /// The request concerned.
+    pub request_id: Option<String>,
+    /// Details as JSON text (including original signed tokens).
+    pub detail: String,
+    /// Hash of the previous row.
+    pub prev_hash: String,
+    /// This row's hash.
+    pub hash: String,
+}
+
+/// The hash of a row given its predecessor's hash.
+pub fn row_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: i64,
+    kind: &str,
+    ep: Option<&str>,
+    request_id: Option<&str>,
+    detail: &str,
+) -> Result<String> {
+    let row =
+        json!({"seq": seq, "at": at, "kind": kind, "ep": ep, "request_id": request_id, "detail": detail});
+    let canonical = countersign_protocol::canonicalize(&row)?;
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(canonical.as_bytes());
+    Ok(hex(&h.finalize()))
+}
+
+/// Append a row inside the caller's transaction (so the event and what it records commit together).
+pub async fn append(
+    conn: &mut SqliteConnection,
+    at: i64,
+    kind: &str,
+    ep: Option<&str>,
+    request_id: Option<&str>,
+    detail: &Value,
+) -> Result<i64> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    let (seq, prev) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS.to_string()),
+    };
+    let detail = serde_json::to_string(detail).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+    let hash = row_hash(&prev, seq, at, kind, ep, request_id, &detail)?;
+    sqlx::query(
+        "INSERT INTO history (seq, at, kind, ep, request_id, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(at)
+    .bind(kind)
+    .bind(ep)
+    .bind(request_id)
+    .bind(&detail)
+    .bind(&prev)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await?;
+    Ok(seq)
+}
+
+/// Check the whole chain; the number of rows when intact, or [`ConsoleError::Tampered`] naming the
+/// first bad row.
+pub async fn verify(db: &SqlitePool) -> Result<i64> {
+    use futures::TryStreamExt as _;
+    let mut rows = sqlx::query_as::<_, Row>("SELECT * FROM history ORDER BY seq").fetch(db);
+    let (mut expected_seq, mut prev) = (1i64, GENESIS.to_string());
+    while let Some(r) = rows.try_next().await? {
+        if r.seq != expected_seq {
+            return Err(ConsoleError::Tampered {
+                seq: expected_seq,
+                message: format!("row {expected_seq} is missing (next row is {})", r.seq),
+            });
+        }
+        if r.prev_hash != prev {
+            return Err(ConsoleError::Tampered {
+                seq: r.seq,
+                message: "prev_hash does not match the previous row (deleted or reordered)".into(),
+            });
+        }
+        let hash = row_hash(
+            &r.prev_hash,
+            r.seq,
+            r.at,
+            &r.kind,
+            r.ep.as_deref(),
+            r.request_id.as_deref(),
+            &r.detail,
+        )?;
+        if hash != r.hash {
+            return Err(ConsoleError::Tampered {
+                seq: r.seq,
+                message: "contents do not match the row's hash (edited)".into(),
+            });
+        }
+        prev = r.hash;
+        expected_seq += 1;
+    }
+    Ok(expected_seq - 1)
+}
+
+/// Which history rows to list.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only rows at or after this time.
+    pub since: Option<i64>,
+    /// Only rows before this time.
+    pub until: Option<i64>,
+    /// Only rows of this enforcement point.
+    pub ep: Option<String>,
+    /// Only rows of this kind.
+    pub kind: Option<String>,
+    /// Full-text search (every word must occur).
+    pub search: Option<String>,
+    /// Only rows of requests by this workload, or on behalf of this principal.
+    pub identity: Option<String>,
+    /// Only rows of requests of this data class.
+    pub class: Option<String>,
+    /// Only rows of requests of this tier.
+    pub tier: Option<String>,
+    /// Only rows of requests this console decided this way (`approve` / `deny`).
+    pub decision: Option<String>,
+    /// Most rows returned (newest first); `None` = all.
+    pub limit: Option<i64>,
+}
+
+/// An FTS5 query matching rows that contain every word of `text`, each taken literally.
+fn fts_query(text: &str) -> String {
+    text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
+}
+
+impl Console {
+    /// History rows matching `filter`, newest first.
+    pub async fn history(&self, filter: &Filter) -> Result<Vec<Row>> {
+        let mut q = sqlx::QueryBuilder::new("SELECT * FROM history WHERE 1 = 1");
+        if let Some(s) = filter.since {
+            q.push(" AND at >= ").push_bind(s);
+        }
+        if let Some(u) = filter.until {
+            q.push(" AND at < ").push_bind(u);
+        }
+        if let Some(ep) = &filter.ep {
+            q.push(" AND ep = ").push_bind(ep.clone());
+        }
+        if let Some(kind) = &filter.kind {
+            q.push(" AND kind = ").push_bind(kind.clone());
+        }
+        let received =
+            " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+        if let Some(who) = &filter.identity {
+            q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
+            q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
+                .push_bind(who.clone());
+            q.push(")))");
+        }
+        if let Some(class) = &filter.class {
+            q.push(received).push("json_extract(detail, '$.class') = ").push_bind(class.clone()).push(")");
+        }
+        if let Some(tier) = &filter.tier {
+            q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
+        }
+        if let Some(verdict) = &filter.decision {
+            q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+            q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
+        }
+        if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
+            q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
+                .push_bind(text)
+                .push(")");
+        }
+        q.push(" ORDER BY seq DESC");
+        if let Some(limit) = filter.limit {
+            q.push(" LIMIT ").push_bind(limit);
+        }
+        Ok(q.build_query_as::<Row>().fetch_all(self.db()).await?)
+    }
+
+    /// Verify the history chain; see [`verify`].
+    pub async fn verify_history(&self) -> Result<i64> {
+        verify(self.db()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn db() -> (tempfile::TempDir, SqlitePool) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::profile::open_db(&dir.path().join("h.db")).await.unwrap();
+        (dir, db)
+    }
+
+    async fn fill(db: &SqlitePool, n: i64) {
+        for i in 0..n {
+            let mut c = db.acquire().await.unwrap();
+            append(
+                &mut c,
+                1000 + i,
+                "request received",
+                Some("ep"),
+                Some(&format!("r{i}")),
+                &json!({"i": i}),
+            )
+            .await
+            .unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn intact_chain_verifies() {
+        let (_d, db) = db().await;
+        fill(&db, 5).await;
+        assert_eq!(verify(&db).await.unwrap(), 5);
+    }
+
+    #[tokio::test]
+    async fn append_only_triggers() {
+        let (_d, db) = db().await;
+        fill(&db, 2).await;
+        assert!(sqlx::query("UPDATE history SET at = 0").execute(&db).await.is_err());
+        assert!(sqlx::query("DELETE FROM history").execute(&db).await.is_err());
+    }
+
+    async fn tamper(db: &SqlitePool, sql: &str) {
+        sqlx::query("DROP TRIGGER history_no_update").execute(db).await.unwrap();
+        sqlx::query("DROP TRIGGER history_no_delete").execute(db).await.unwrap();
+        sqlx::query(sql).execute(db).await.unwrap();
+    }
+
+    fn bad_row(e: ConsoleError) -> i64 {
+        match e {
+            ConsoleError::Tampered { seq, .. } => seq,
+            other => panic!("expected Tampered, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn edit_is_caught_at_that_row() {
+        let (_d, db) = db().await;
+        fill(&db, 5).await;
+        tamper(&db, r#"UPDATE history SET detail = '{"i":99}' WHERE seq = 3"#).await;
+        assert_eq!(bad_row(verify(&db).await.unwrap_err()), 3);
+    }
+
+    #[tokio::test]
+    async fn delete_is_caught() {
+        let (_d, db) = db().await;
+        fill(&db, 5).await;
+        tamper(&db, "DELETE FROM history WHERE seq = 2").await;
+        assert_eq!(bad_row(verify(&db).await.unwrap_err()), 2);
+    }
+
+    #[tokio::test]
+    async fn reorder_is_caught() {
+        let (_d, db) = db().await;
+        fill(&db, 4).await;
+        // Swap rows 2 and 3 wholesale, renumbering them.
+        tamper(&db, "UPDATE history SET seq = -2 WHERE seq = 2; UPDATE history SET seq = 2 WHERE seq = 3; UPDATE history SET seq = 3 WHERE seq = -2").await;
+        assert_eq!(bad_row(verify(&db).await.unwrap_err()), 2);
+    }
+
+    #[tokio::test]
+    async fn filters_by_request_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
+            .await
+            .unwrap();
+        let mut conn = c.db().acquire().await.unwrap();
+        let received = |tier: &str, who: &str| json!({"tier": tier, "class": "internal", "workload": who, "on_behalf_of": ["ann@x"]});
+        append(&mut conn, 1, "request received", Some("ep"), Some("r1"), &received("high", "spiffe://a"))
+            .await
+            .unwrap();
+        append(&mut conn, 2, "request received", Some("ep"), Some("r2"), &received("low", "spiffe://b"))
+            .await
+            .unwrap();
+        append(
+            &mut conn,
+            3,
+            "decision signed",
+            Some("ep"),
+            Some("r1"),
+            &json!({"verdict": "deny", "reason": "late payment"}),
+        )
+        .await
+        .unwrap();
+        drop(conn);
+        let ids = |rows: Vec<Row>| rows.into_iter().map(|r| r.seq).collect::<Vec<_>>();
+        let f = Filter { tier: Some("high".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
+        let f = Filter { identity: Some("spiffe://b".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![2]);
+        let f = Filter { identity: Some("ann@x".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 2, 1]);
+        let f = Filter { decision: Some("deny".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
+        let f = Filter { search: Some("late".into()), ..Filter::default() };
+        assert_eq!(ids(c.history(&f).await.unwrap()), vec![3]);
+    }
+
+    #[test]
+    fn fts_query_is_literal() {
+        assert_eq!(fts_query(r#"pay "now" OR"#), r#""pay" """now""" "OR""#);
+    }
+}

@@ -1,0 +1,79 @@
+//! The Countersign console without a window.
+//!
+//! [`Console`] is what the `countersign` CLI and the desktop app both drive: it owns the profile
+//! (directory, history database, keyring entry), pins enforcement points, receives and verifies
+//! step-up requests, signs decisions with the keyring key, delivers them through a durable outbox,
+//! and keeps the hash-chained review history.
+//!
+//! Invariants kept here (not in any front end):
+//! - a request that does not verify against the pinned key is never stored as a request, only
+//!   recorded as rejected;
+//! - nothing is signed for a request that is expired, already decided, or whose digest differs
+//!   from what was stored and shown;
+//! - the private key exists only in the OS keyring and, during a signature, in zeroized memory;
+//! - a decision and its outbox row are committed before the first delivery attempt.
+
+pub mod decide;
+pub mod display;
+pub mod ep;
+pub mod error;
+pub mod history;
+pub mod keys;
+pub mod profile;
+pub mod requests;
+pub mod secret;
+pub mod sync;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub use decide::{DecisionInput, DecisionOutcome};
+pub use error::{ConsoleError, Result};
+pub use keys::{KeyInfo, OsKeyring, SecretStore};
+pub use profile::Profile;
+pub use secret::Sensitive;
+
+/// Connect timeout for every call to an enforcement point.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest silence on a connection; about three of the gateway's 15 s SSE keep-alives.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(45);
+/// Total timeout of ordinary (non-streaming) calls.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The console core over one profile. Cheap to clone: clones share the database pool, the
+/// keyring store and the HTTP client.
+#[derive(Clone, Debug)]
+pub struct Console {
+    profile: Arc<Profile>,
+    secrets: Arc<dyn SecretStore>,
+    http: reqwest::Client,
+}
+
+impl Console {
+    /// Open (creating if needed) the profile in `dir`, with private keys kept in `secrets`.
+    pub async fn open(dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Console> {
+        let profile = Profile::open(dir).await?;
+        // No total timeout: it would cut long-lived SSE streams. Ordinary calls set their own.
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .build()
+            .map_err(|e| ConsoleError::network("(client)", e))?;
+        Ok(Console { profile: Arc::new(profile), secrets, http })
+    }
+
+    /// The profile this console works on.
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub(crate) fn db(&self) -> &sqlx::SqlitePool {
+        &self.profile.db
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}

@@ -1,0 +1,563 @@
+//! `countersign`: the console for approvers who live in a terminal, for scripts, and for tests.
+//! Every command is a thin translation onto [`countersign_console::Console`].
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use countersign_console::display::visible;
+use countersign_console::history::{Filter, Row};
+use countersign_console::requests::RequestView;
+use countersign_console::sync::Delivery;
+use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, Profile, Result};
+use countersign_protocol::{jwk::fingerprint, Verdict};
+use serde_json::Value;
+
+/// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let mut stdout = std::io::stdout().lock();
+        if writeln!(stdout, $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "countersign", version, about = "Approve or deny AI agents' risky actions, from a terminal")]
+struct Cli {
+    /// Profile directory (default: $COUNTERSIGN_HOME, else the platform data directory).
+    #[arg(long, global = true, env = "COUNTERSIGN_HOME")]
+    home: Option<std::path::PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// The approver key in the OS keyring.
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// Enforcement points this console listens to.
+    #[command(subcommand)]
+    Ep(EpCmd),
+    /// One pass: backfill pending requests, refresh states, deliver queued decisions.
+    Sync {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow every enforcement point's stream until interrupted.
+    Watch {
+        /// Print one JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Requests waiting for a decision.
+    Pending {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Everything about one request.
+    Show {
+        /// Request id.
+        id: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve a request.
+    Approve {
+        /// Request id.
+        id: String,
+        /// Why (required for high and critical requests).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Narrow the grant's lifetime, in seconds.
+        #[arg(long)]
+        ttl: Option<u64>,
+        /// Narrow how many times the grant may be used.
+        #[arg(long)]
+        max_uses: Option<u32>,
+        /// The binding code read to you by the person the agent acts for (critical requests).
+        #[arg(long)]
+        code: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deny a request.
+    Deny {
+        /// Why (required).
+        id: String,
+        /// Why (required).
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The tamper-evident review history.
+    History(HistoryArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyCmd {
+    /// Key id, fingerprint, creation time (creates the key on first use).
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The public key as a JWK, for `countersign-gateway approvers add --jwk`.
+    Export,
+    /// Replace the key; old public keys are kept so history stays verifiable.
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+enum EpCmd {
+    /// Pin an enforcement point's key.
+    Add {
+        /// Base URL, e.g. https://gateway.example.
+        url: String,
+        /// The key id you expect (compare the fingerprint out of band).
+        #[arg(long)]
+        trust: Option<String>,
+    },
+    /// Pinned enforcement points and their connection state.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unpin an enforcement point (its history stays).
+    Remove {
+        /// Its `ep` id or URL.
+        ep: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct HistoryArgs {
+    #[command(subcommand)]
+    command: Option<HistoryCmd>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct FilterArgs {
+    /// Only rows at or after: seconds since epoch, or an age such as 30m, 2h, 7d.
+    #[arg(long)]
+    since: Option<String>,
+    /// Only rows before: seconds since epoch, or an age such as 30m, 2h, 7d.
+    #[arg(long)]
+    until: Option<String>,
+    /// Only rows of this enforcement point.
+    #[arg(long)]
+    ep: Option<String>,
+    /// Only rows of this kind (e.g. "decision signed").
+    #[arg(long)]
+    kind: Option<String>,
+    /// Only requests by this workload (spiffe://…) or on behalf of this principal.
+    #[arg(long)]
+    identity: Option<String>,
+    /// Only requests of this data class.
+    #[arg(long)]
+    class: Option<String>,
+    /// Only requests of this tier.
+    #[arg(long)]
+    tier: Option<String>,
+    /// Only requests this console decided this way.
+    #[arg(long, value_parser = ["approve", "deny"])]
+    decision: Option<String>,
+    /// Full-text search: every word must occur.
+    #[arg(long, num_args = 1.., value_delimiter = None)]
+    search: Vec<String>,
+    /// At most this many rows (newest first).
+    #[arg(long)]
+    limit: Option<i64>,
+}
+
+#[derive(Subcommand, Debug)]
+enum HistoryCmd {
+    /// Every row, oldest first, with hashes and original signed tokens.
+    Export {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: Format,
+    },
+    /// Check the hash chain: exit 0 when intact, 5 naming the first bad row.
+    Verify,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Format {
+    Jsonl,
+    Csv,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("COUNTERSIGN_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("countersign: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("countersign: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let s = serde_json::to_string_pretty(value).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+    out!("{s}");
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let dir = match cli.home.filter(|h| !h.as_os_str().is_empty()) {
+        Some(h) => h,
+        None => Profile::default_dir()?,
+    };
+    let console = Console::open(&dir, Arc::new(OsKeyring)).await?;
+    match cli.command {
+        Command::Key(KeyCmd::Show { json }) => {
+            let key = console.key().await?;
+            if json {
+                print_json(&key)?;
+            } else {
+                out!(
+                    "kid          {}\nfingerprint  {}\ncreated      {}",
+                    key.kid,
+                    key.fingerprint,
+                    key.created_at
+                );
+                for (old, retired) in console.key_history().await?.iter().skip(1) {
+                    out!("retired      {} (until {})", old.kid, retired.unwrap_or_default());
+                }
+            }
+        }
+        Command::Key(KeyCmd::Export) => print_json(&console.key().await?.jwk)?,
+        Command::Key(KeyCmd::Rotate) => {
+            let key = console.rotate_key().await?;
+            out!("new key {} ({})", key.kid, key.fingerprint);
+            out!("enrol it with each enforcement point: countersign key export > me.jwk");
+        }
+        Command::Ep(EpCmd::Add { url, trust: None }) => {
+            let wk = console.fetch_well_known(&url).await?;
+            out!("name  {}\nep    {}\nurl   {}", visible(&wk.name).0, visible(&wk.ep).0, wk.url);
+            for (kid, _) in &wk.keys {
+                out!("key   {kid}  fingerprint {}", fingerprint(kid));
+            }
+            return Err(ConsoleError::Untrusted(format!(
+                "not pinned: compare the fingerprint with the gateway's operator, then run\n  countersign ep add {} --trust KID",
+                wk.url
+            )));
+        }
+        Command::Ep(EpCmd::Add { url, trust: Some(kid) }) => {
+            let ep = console.add_ep(&url, &kid).await?;
+            out!("pinned {} ({}) key {} ({})", ep.ep, visible(&ep.name).0, ep.kid, fingerprint(&ep.kid));
+        }
+        Command::Ep(EpCmd::List { json }) => {
+            let eps = console.eps().await?;
+            if json {
+                let out: Vec<Value> = eps
+                    .iter()
+                    .map(|e| {
+                        serde_json::json!({"ep": e.ep, "name": e.name, "url": e.url, "kid": e.kid,
+                        "connection": e.connection(), "last_event_id": e.last_event_id})
+                    })
+                    .collect();
+                print_json(&out)?;
+            } else {
+                for e in eps {
+                    out!(
+                        "{}  {}  {}  key {}  {}",
+                        e.ep,
+                        visible(&e.name).0,
+                        e.url,
+                        fingerprint(&e.kid),
+                        e.connection()
+                    );
+                }
+            }
+        }
+        Command::Ep(EpCmd::Remove { ep }) => {
+            let ep = console.remove_ep(&ep).await?;
+            out!("removed {} ({})", ep.ep, ep.url);
+        }
+        Command::Sync { json } => {
+            let reports = console.sync().await?;
+            if json {
+                print_json(&reports)?;
+            } else {
+                for r in &reports {
+                    out!(
+                        "{}: {} new, {} rejected, {} resolved, {} delivered, {} queued{}",
+                        r.ep,
+                        r.new,
+                        r.rejected,
+                        r.resolved,
+                        r.delivered,
+                        r.queued,
+                        r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+            if reports.iter().any(|r| r.error.is_some()) {
+                return Ok(ExitCode::from(6));
+            }
+        }
+        Command::Watch { json } => {
+            console
+                .watch(move |event| {
+                    let line = if json {
+                        serde_json::to_string(&event).unwrap_or_default()
+                    } else {
+                        format!("{event:?}")
+                    };
+                    let mut out = std::io::stdout().lock();
+                    let _ = writeln!(out, "{line}");
+                    let _ = out.flush();
+                })
+                .await?;
+        }
+        Command::Pending { json } => {
+            let items = console.pending().await?;
+            if json {
+                print_json(&items)?;
+            } else if items.is_empty() {
+                out!("no pending requests");
+            } else {
+                for r in items {
+                    let c = &r.claims;
+                    out!(
+                        "{}  {:8}  {:>5}s left  {}  {}  {}",
+                        r.id,
+                        r.tier,
+                        r.seconds_left,
+                        visible(c["identity"]["display"].as_str().unwrap_or("")).0,
+                        visible(c["purpose"]["code"].as_str().unwrap_or("")).0,
+                        r.state
+                    );
+                }
+            }
+        }
+        Command::Show { id, json } => {
+            let r = console.request(&id).await?;
+            if json {
+                print_json(&r)?;
+            } else {
+                print_request(&r);
+            }
+        }
+        Command::Approve { id, reason, ttl, max_uses, code, json } => {
+            let input =
+                DecisionInput { verdict: Verdict::Approve, reason, ttl_s: ttl, max_uses, binding_code: code };
+            return decide(&console, &id, input, json).await;
+        }
+        Command::Deny { id, reason, json } => {
+            let input = DecisionInput {
+                verdict: Verdict::Deny,
+                reason,
+                ttl_s: None,
+                max_uses: None,
+                binding_code: None,
+            };
+            return decide(&console, &id, input, json).await;
+        }
+        Command::History(args) => history(&console, args).await?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -> Result<ExitCode> {
+    let verdict = input.verdict;
+    let outcome = console.decide(id, input).await?;
+    if json {
+        print_json(&outcome)?;
+    } else {
+        let what = if verdict == Verdict::Approve { "approved" } else { "denied" };
+        match &outcome.delivery {
+            Delivery::Accepted { state, .. } => {
+                out!("{what} {id}: delivered; the request is now {state}")
+            }
+            Delivery::Refused { status, answer } => {
+                out!("{what} {id}: the enforcement point refused the decision (HTTP {status}): {answer}")
+            }
+            Delivery::Queued { error } => {
+                out!("{what} {id}: decided, not delivered ({error}); `countersign sync` retries")
+            }
+        }
+    }
+    Ok(match outcome.delivery {
+        Delivery::Accepted { .. } => ExitCode::SUCCESS,
+        Delivery::Refused { .. } => ExitCode::from(4),
+        Delivery::Queued { .. } => ExitCode::from(6),
+    })
+}
+
+fn text(v: &Value) -> String {
+    visible(v.as_str().unwrap_or("")).0
+}
+
+fn print_request(r: &RequestView) {
+    let c = &r.claims;
+    out!("request   {}  ({})", r.id, r.ep);
+    out!("state     {}", r.state);
+    out!("tier      {} — {} approval(s) required", r.tier, c["policy"]["approvals_required"]);
+    out!("policy    {} ({})", text(&c["policy"]["reason"]), text(&c["policy"]["id"]));
+    out!("expires   in {}s", r.seconds_left);
+    out!("agent     {} <{}>", text(&c["identity"]["display"]), text(&c["identity"]["workload"]));
+    for (i, p) in c["identity"]["on_behalf_of"].as_array().into_iter().flatten().enumerate() {
+        out!("{}for {} <{}>", "  ".repeat(i + 5), text(&p["display"]), text(&p["sub"]));
+    }
+    if let Some(cred) = c["identity"].get("credential") {
+        out!("credential {} (expires {})", text(&cred["kind"]), text(&cred["expires_at"]));
+    }
+    out!("purpose   {}: {}", text(&c["purpose"]["code"]), text(&c["purpose"]["statement"]));
+    let cats: Vec<String> = c["data"]["categories"].as_array().into_iter().flatten().map(text).collect();
+    out!("data      {} [{}]", text(&c["data"]["class"]), cats.join(", "));
+    out!("target    {} / {}", text(&c["target"]["system"]), text(&c["target"]["environment"]));
+    out!("actions");
+    for (i, a) in c["actions"].as_array().into_iter().flatten().enumerate() {
+        let op = a.get("operation").map(|o| format!(".{}", text(o))).unwrap_or_default();
+        let target = a.get("target").map(|t| format!(" on {}", text(t))).unwrap_or_default();
+        let rev = if a["reversible"].as_bool() == Some(true) { "reversible" } else { "IRREVERSIBLE" };
+        out!("  {}. {}{op}{target}  ({rev})", i + 1, text(&a["tool"]));
+        let args = serde_json::to_string_pretty(&a["args"]).unwrap_or_default();
+        for line in visible(&args).0.lines() {
+            out!("       {line}");
+        }
+    }
+    if c.get("binding").and_then(|b| b["required"].as_bool()) == Some(true) {
+        out!("binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for");
+    }
+    if let Some(d) = &r.decision {
+        let outcome = d.outcome.as_deref().unwrap_or("not delivered");
+        out!("decision  {} ({outcome}): {}", d.verdict, visible(&d.reason).0);
+    }
+    for w in &r.warnings {
+        out!("WARNING   {w}");
+    }
+    out!("digest    {}", r.digest);
+}
+
+fn parse_time(s: &str) -> Result<i64> {
+    if let Ok(t) = s.parse::<i64>() {
+        return Ok(t);
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| ConsoleError::Invalid(format!("{s:?}: use seconds since epoch or 30m, 2h, 7d")))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(ConsoleError::Invalid(format!("{s:?}: use seconds since epoch or 30m, 2h, 7d"))),
+    };
+    Ok(now() - secs)
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
+    match args.command {
+        Some(HistoryCmd::Verify) => {
+            let n = console.verify_history().await?;
+            out!("history intact: {n} rows");
+        }
+        Some(HistoryCmd::Export { format }) => {
+            let mut rows = console.history(&Filter::default()).await?;
+            rows.reverse();
+            let mut out = std::io::stdout().lock();
+            if matches!(format, Format::Csv) {
+                let _ = writeln!(out, "seq,at,kind,ep,request_id,detail,prev_hash,hash");
+            }
+            for r in rows {
+                let line = match format {
+                    Format::Jsonl => {
+                        serde_json::to_string(&r).map_err(|e| ConsoleError::Invalid(e.to_string()))?
+                    }
+                    Format::Csv => [
+                        r.seq.to_string(),
+                        r.at.to_string(),
+                        csv_field(&r.kind),
+                        csv_field(r.ep.as_deref().unwrap_or("")),
+                        csv_field(r.request_id.as_deref().unwrap_or("")),
+                        csv_field(&r.detail),
+                        r.prev_hash,
+                        r.hash,
+                    ]
+                    .join(","),
+                };
+                writeln!(out, "{line}").map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+            }
+        }
+        None => {
+            let f = args.filter;
+            let filter = Filter {
+                since: f.since.as_deref().map(parse_time).transpose()?,
+                until: f.until.as_deref().map(parse_time).transpose()?,
+                ep: f.ep,
+                kind: f.kind,
+                search: (!f.search.is_empty()).then(|| f.search.join(" ")),
+                identity: f.identity,
+                class: f.class,
+                tier: f.tier,
+                decision: f.decision,
+                limit: f.limit,
+            };
+            let rows = console.history(&filter).await?;
+            if args.json {
+                print_json(&rows)?;
+            } else {
+                for r in rows {
+                    print_row(&r);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_row(r: &Row) {
+    let detail: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
+    let summary = match r.kind.as_str() {
+        "request received" => {
+            format!("{} {} {}", text(&detail["tier"]), text(&detail["workload"]), text(&detail["purpose"]))
+        }
+        "request rejected" => text(&detail["reason"]),
+        "decision signed" => format!("{}: {}", text(&detail["verdict"]), text(&detail["reason"])),
+        "delivered" | "delivery refused" => format!("HTTP {}", detail["status"]),
+        "resolved" => text(&detail["state"]),
+        _ => text(&detail["kid"]),
+    };
+    out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, r.request_id.as_deref().unwrap_or("-"), summary);
+}

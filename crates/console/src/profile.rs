@@ -1,0 +1,87 @@
+//! The profile directory: `$COUNTERSIGN_HOME`, or the platform's data directory. It holds the
+//! history database and the profile id that names this profile's keyring entry.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use crate::{ConsoleError, Result};
+
+/// The environment variable choosing the profile directory.
+pub const HOME_VAR: &str = "COUNTERSIGN_HOME";
+/// The history database's file name inside the profile directory.
+pub const DB_FILE: &str = "history.db";
+/// The file holding the profile id (the keyring account name).
+pub const ID_FILE: &str = "profile-id";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// An open profile.
+#[derive(Debug)]
+pub struct Profile {
+    /// The profile directory.
+    pub dir: PathBuf,
+    /// Stable id of this profile; the keyring account of its key.
+    pub id: String,
+    /// The migrated history database (WAL, synchronous FULL, foreign keys on).
+    pub db: SqlitePool,
+}
+
+impl Profile {
+    /// `$COUNTERSIGN_HOME` when set, else the platform's data directory for Countersign.
+    pub fn default_dir() -> Result<PathBuf> {
+        if let Some(dir) = std::env::var_os(HOME_VAR).filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        directories::ProjectDirs::from("dev", "Countersign", "countersign")
+            .map(|d| d.data_dir().to_path_buf())
+            .ok_or_else(|| ConsoleError::Invalid(format!("no home directory found: set {HOME_VAR}")))
+    }
+
+    /// Open the profile in `dir`, creating the directory, the profile id and the database on first use.
+    pub async fn open(dir: &Path) -> Result<Profile> {
+        std::fs::create_dir_all(dir).map_err(|e| ConsoleError::profile(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| ConsoleError::profile(dir, e))?;
+        let id = profile_id(&dir)?;
+        let db = open_db(&dir.join(DB_FILE)).await?;
+        Ok(Profile { dir, id, db })
+    }
+}
+
+/// Read the profile id, or create it from a hash of the canonical directory path. Kept in a file so
+/// that moving the directory keeps the same keyring entry.
+fn profile_id(dir: &Path) -> Result<String> {
+    let file = dir.join(ID_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(id) if !id.trim().is_empty() => Ok(id.trim().to_string()),
+        Ok(_) => Err(ConsoleError::profile(&file, "empty profile id")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let hash = Sha256::digest(dir.to_string_lossy().as_bytes());
+            let id = format!("profile-{}", hex(&hash[..16]));
+            std::fs::write(&file, format!("{id}\n")).map_err(|e| ConsoleError::profile(&file, e))?;
+            Ok(id)
+        }
+        Err(e) => Err(ConsoleError::profile(&file, e)),
+    }
+}
+
+/// Open and migrate the database at `path`.
+pub async fn open_db(path: &Path) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let db = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+    MIGRATOR.run(&db).await?;
+    Ok(db)
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

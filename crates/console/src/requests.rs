@@ -1,0 +1,280 @@
+//! Verified step-up requests: ingestion (verify against the pinned key, then persist), resolution
+//! updates from the enforcement point, and the views the front ends show.
+
+use countersign_protocol::{self as protocol, ProtocolError, StepUpClaims, Validation, TYP_STEP_UP};
+use serde::Serialize;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::ep::Ep;
+use crate::profile::hex;
+use crate::{display, history, now, Console, ConsoleError, Result};
+
+/// What became of a token offered by an enforcement point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingested {
+    /// Verified and stored now.
+    New(String),
+    /// Already stored.
+    Known,
+    /// Verified but already expired: not stored, not shown.
+    Expired,
+    /// Failed verification: recorded in the history, never stored as a request.
+    Rejected(String),
+}
+
+/// The terminal states an enforcement point reports.
+pub const TERMINAL: [&str; 4] = ["approved", "denied", "expired", "withdrawn"];
+
+/// A stored request as a front end shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestView {
+    /// Enforcement point id.
+    pub ep: String,
+    /// Request id.
+    pub id: String,
+    /// What the user sees: pending, approved, denied, expired, withdrawn, or "decided, not delivered".
+    pub state: String,
+    /// Tier set by the enforcement point's policy.
+    pub tier: String,
+    /// Workload identity.
+    pub workload: String,
+    /// Expiry (seconds since epoch).
+    pub exp: i64,
+    /// Seconds left before expiry (0 when expired).
+    pub seconds_left: i64,
+    /// Request digest (what a decision is bound to).
+    pub digest: String,
+    /// This approver's latest decision, if any: (verdict, outcome).
+    pub decision: Option<DecisionSummary>,
+    /// Warnings about the request's text (hidden characters).
+    pub warnings: Vec<String>,
+    /// The verified claims, exactly as signed.
+    pub claims: Value,
+    /// The original signed token.
+    pub jwt: String,
+}
+
+/// This approver's decision on a request.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionSummary {
+    /// approve / deny.
+    pub verdict: String,
+    /// The reason given.
+    pub reason: String,
+    /// NULL until delivered: accepted / refused.
+    pub outcome: Option<String>,
+    /// The enforcement point's answer.
+    pub answer: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RequestRow {
+    pub ep: String,
+    pub id: String,
+    pub jwt: String,
+    pub claims: String,
+    pub digest: String,
+    pub tier: String,
+    pub workload: String,
+    pub exp: i64,
+    pub state: String,
+}
+
+/// Warnings for every string in the claims that holds hidden characters.
+pub fn warnings(claims: &Value) -> Vec<String> {
+    fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) if display::visible(s).1 => {
+                out.push(format!("{path} contains invisible or bidirectional control characters"));
+            }
+            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), out)),
+            Value::Object(o) => o.iter().for_each(|(k, x)| {
+                if display::visible(k).1 {
+                    out.push(format!("{path}: a key contains invisible or bidirectional control characters"));
+                }
+                walk(x, &format!("{path}.{k}"), out)
+            }),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(claims, "request", &mut out);
+    out
+}
+
+impl Console {
+    /// Verify `jwt` (announced as request `id`) against `ep`'s pinned key and store it when valid.
+    /// A failure is recorded once in the history as `request rejected`, with the reason.
+    pub async fn ingest(&self, ep: &Ep, id: Option<&str>, jwt: &str) -> Result<Ingested> {
+        let t = now();
+        let checked = ep.key().and_then(|key| {
+            let v = protocol::verify::<StepUpClaims>(jwt, TYP_STEP_UP, &key, &Validation::at(t))?;
+            if v.claims.iss != ep.ep {
+                return Err(ConsoleError::Invalid(format!("issued by {:?}, not {:?}", v.claims.iss, ep.ep)));
+            }
+            if id.is_some_and(|id| id != v.claims.jti) {
+                return Err(ConsoleError::Invalid(format!(
+                    "announced as {id:?} but its jti is {:?}",
+                    v.claims.jti
+                )));
+            }
+            Ok(v)
+        });
+        let v = match checked {
+            Ok(v) => v,
+            Err(ConsoleError::Protocol(ProtocolError::Expired { .. })) => return Ok(Ingested::Expired),
+            Err(e) => return self.reject(ep, id, jwt, &e.to_string()).await,
+        };
+        if v.claims.exp <= t {
+            return Ok(Ingested::Expired);
+        }
+        let digest = protocol::request_digest(&v.raw)?;
+        let claims = serde_json::to_string(&v.raw).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        let mut tx = self.db().begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&ep.ep)
+        .bind(&v.claims.jti)
+        .bind(jwt)
+        .bind(&claims)
+        .bind(&digest)
+        .bind(v.claims.policy.tier.as_str())
+        .bind(&v.claims.identity.workload)
+        .bind(v.claims.iat)
+        .bind(v.claims.exp)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(Ingested::Known);
+        }
+        let c = &v.claims;
+        let detail = json!({
+            "jwt": jwt, "digest": digest, "workload": c.identity.workload, "display": c.identity.display,
+            "on_behalf_of": c.identity.on_behalf_of.iter().map(|p| &p.sub).collect::<Vec<_>>(),
+            "purpose": c.purpose.code, "statement": c.purpose.statement, "class": c.data.class.as_str(),
+            "tier": c.policy.tier.as_str(), "target": format!("{}/{}", c.target.system, c.target.environment),
+            "policy_reason": c.policy.reason,
+        });
+        history::append(&mut tx, t, "request received", Some(&ep.ep), Some(&c.jti), &detail).await?;
+        tx.commit().await?;
+        Ok(Ingested::New(c.jti.clone()))
+    }
+
+    async fn reject(&self, ep: &Ep, id: Option<&str>, jwt: &str, reason: &str) -> Result<Ingested> {
+        let digest = hex(&Sha256::digest(jwt.as_bytes()));
+        let mut tx = self.db().begin().await?;
+        let fresh = sqlx::query("INSERT INTO rejected (ep, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(&ep.ep)
+            .bind(&digest)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if fresh > 0 {
+            let detail = json!({"reason": reason, "jwt": jwt});
+            history::append(&mut tx, now(), "request rejected", Some(&ep.ep), id, &detail).await?;
+            tx.commit().await?;
+        }
+        Ok(Ingested::Rejected(reason.to_string()))
+    }
+
+    /// Record what the enforcement point says a request's state is. Only a pending request moves,
+    /// and only to a terminal state; the move is logged as `resolved`.
+    pub async fn apply_state(&self, ep: &str, id: &str, state: &str) -> Result<bool> {
+        if !TERMINAL.contains(&state) {
+            return Ok(false);
+        }
+        let mut tx = self.db().begin().await?;
+        let moved =
+            sqlx::query("UPDATE requests SET state = ? WHERE ep = ? AND id = ? AND state = 'pending'")
+                .bind(state)
+                .bind(ep)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        if moved > 0 {
+            history::append(&mut tx, now(), "resolved", Some(ep), Some(id), &json!({"state": state})).await?;
+            tx.commit().await?;
+        }
+        Ok(moved > 0)
+    }
+
+    pub(crate) async fn find(&self, id: &str) -> Result<RequestRow> {
+        let mut rows = sqlx::query_as::<_, RequestRow>("SELECT * FROM requests WHERE id = ? LIMIT 2")
+            .bind(id)
+            .fetch_all(self.db())
+            .await?;
+        match rows.len() {
+            0 => Err(ConsoleError::NotFound(format!("request {id}"))),
+            1 => Ok(rows.remove(0)),
+            _ => {
+                Err(ConsoleError::Ambiguous(format!("request id {id} is used by several enforcement points")))
+            }
+        }
+    }
+
+    pub(crate) async fn latest_decision(&self, ep: &str, id: &str) -> Result<Option<DecisionSummary>> {
+        let row: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT verdict, reason, outcome, answer FROM decisions WHERE ep = ? AND request_id = ?
+             ORDER BY signed_at DESC, rowid DESC LIMIT 1",
+        )
+        .bind(ep)
+        .bind(id)
+        .fetch_optional(self.db())
+        .await?;
+        Ok(row.map(|(verdict, reason, outcome, answer)| DecisionSummary { verdict, reason, outcome, answer }))
+    }
+
+    async fn view(&self, r: RequestRow) -> Result<RequestView> {
+        let claims: Value =
+            serde_json::from_str(&r.claims).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        let decision = self.latest_decision(&r.ep, &r.id).await?;
+        let t = now();
+        let state = match (&decision, r.state.as_str()) {
+            (Some(d), "pending") if d.outcome.is_none() => "decided, not delivered".to_string(),
+            (_, "pending") if r.exp <= t => "expired".to_string(),
+            (_, s) => s.to_string(),
+        };
+        Ok(RequestView {
+            warnings: warnings(&claims),
+            ep: r.ep,
+            id: r.id,
+            state,
+            tier: r.tier,
+            workload: r.workload,
+            exp: r.exp,
+            seconds_left: (r.exp - t).max(0),
+            digest: r.digest,
+            decision,
+            claims,
+            jwt: r.jwt,
+        })
+    }
+
+    /// One request by id.
+    pub async fn request(&self, id: &str) -> Result<RequestView> {
+        let row = self.find(id).await?;
+        self.view(row).await
+    }
+
+    /// Requests still awaiting a decision (not expired), oldest expiry first; includes requests
+    /// decided here but not yet delivered.
+    pub async fn pending(&self) -> Result<Vec<RequestView>> {
+        let rows = sqlx::query_as::<_, RequestRow>(
+            "SELECT * FROM requests WHERE state = 'pending' AND exp > ? ORDER BY exp, id",
+        )
+        .bind(now())
+        .fetch_all(self.db())
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(self.view(r).await?);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,609 @@
+//! The subscription engine: backfill, live SSE stream with a persisted Last-Event-ID, and delivery
+//! of the decision outbox. Used by `countersign sync` (one pass), `countersign watch` and the
+//! desktop app.
+
+use std::time::Duration;
+
+use countersign_protocol::{self as protocol, AuthClaims, TYP_AUTH};
+use futures::StreamExt as _;
+use rand::Rng as _;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::ep::Ep;
+use crate::requests::Ingested;
+use crate::{history, now, Console, ConsoleError, Result, CALL_TIMEOUT};
+
+/// Lifetime of the auth tokens the console signs.
+pub const AUTH_LIFETIME_S: i64 = 240;
+/// First reconnect delay cap; doubles per failure up to [`BACKOFF_MAX`].
+pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+/// Largest reconnect delay cap.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Delivery {
+    /// The enforcement point accepted the decision; its state afterwards.
+    Accepted {
+        /// The request's state at the enforcement point.
+        state: String,
+        /// Its full answer.
+        answer: Value,
+    },
+    /// The enforcement point refused it for good (409, 410, 422, …): recorded, not retried.
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// Its answer.
+        answer: Value,
+    },
+    /// Not delivered yet (network, 5xx, 401); kept in the outbox and retried.
+    Queued {
+        /// Why.
+        error: String,
+    },
+}
+
+/// What one `sync` pass did for one enforcement point.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    /// The enforcement point.
+    pub ep: String,
+    /// Requests stored for the first time.
+    pub new: usize,
+    /// Requests rejected (bad signature, wrong issuer, …).
+    pub rejected: usize,
+    /// Requests whose state was updated.
+    pub resolved: usize,
+    /// Decisions delivered (accepted or refused for good).
+    pub delivered: usize,
+    /// Decisions still queued.
+    pub queued: usize,
+    /// The error that stopped this pass, if any.
+    pub error: Option<String>,
+}
+
+/// Something `watch` saw, for the caller to show.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum WatchEvent {
+    /// Connected to an enforcement point's stream.
+    Connected {
+        /// Which.
+        ep: String,
+    },
+    /// A verified request was stored.
+    Request {
+        /// Enforcement point.
+        ep: String,
+        /// Request id.
+        id: String,
+    },
+    /// A request was rejected.
+    Rejected {
+        /// Enforcement point.
+        ep: String,
+        /// Why.
+        reason: String,
+    },
+    /// A request was resolved.
+    Resolved {
+        /// Enforcement point.
+        ep: String,
+        /// Request id.
+        id: String,
+        /// New state.
+        state: String,
+    },
+    /// The connection failed; retrying after `retry_ms`.
+    Disconnected {
+        /// Enforcement point.
+        ep: String,
+        /// Why.
+        error: String,
+        /// Delay before the next attempt.
+        retry_ms: u64,
+    },
+}
+
+#[derive(Deserialize)]
+struct Items {
+    items: Vec<Item>,
+}
+
+#[derive(Deserialize)]
+struct Item {
+    id: String,
+    jwt: String,
+}
+
+/// Full-jitter backoff: a uniform delay in [0, min(max, base · 2^attempt)].
+pub fn backoff(attempt: u32) -> Duration {
+    let cap = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(BACKOFF_MAX);
+    Duration::from_millis(rand::thread_rng().gen_range(0..=cap.as_millis() as u64))
+}
+
+/// An approver auth token for `ep` signed with an already loaded key.
+pub(crate) fn auth_with(key: &crate::keys::LoadedKey, ep: &str) -> Result<String> {
+    let t = now();
+    let claims = AuthClaims {
+        iss: key.kid(),
+        aud: ep.into(),
+        iat: t,
+        exp: t + AUTH_LIFETIME_S,
+        jti: protocol::new_id(),
+    };
+    Ok(key.with(|k| protocol::sign(&claims, TYP_AUTH, k))?)
+}
+
+/// Statuses after which a decision is never retried: the enforcement point answered for good.
+fn final_status(status: u16) -> bool {
+    matches!(status, 400 | 403 | 404 | 409 | 410 | 413 | 422)
+}
+
+impl Console {
+    /// A fresh approver auth token for `ep`, signed with the keyring key.
+    pub async fn auth_token(&self, ep: &str) -> Result<String> {
+        let key = self.signing_key().await?;
+        let t = now();
+        let claims = AuthClaims {
+            iss: key.kid(),
+            aud: ep.into(),
+            iat: t,
+            exp: t + AUTH_LIFETIME_S,
+            jti: protocol::new_id(),
+        };
+        Ok(key.with(|k| protocol::sign(&claims, TYP_AUTH, k))?)
+    }
+
+    async fn get_json(&self, url: &str, auth: &str) -> Result<Value> {
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(auth)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| ConsoleError::network(url, e))?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| ConsoleError::network(url, e))?;
+        if !status.is_success() {
+            return Err(ConsoleError::network(
+                url,
+                format!("HTTP {status}: {}", String::from_utf8_lossy(&body)),
+            ));
+        }
+        protocol::ijson::parse(&body).map_err(|e| ConsoleError::network(url, e))
+    }
+
+    /// One pass over every enforcement point: backfill, state refresh, outbox delivery. Errors of
+    /// one enforcement point are reported in its [`SyncReport`] and do not stop the others;
+    /// keyring and database errors stop the pass.
+    pub async fn sync(&self) -> Result<Vec<SyncReport>> {
+        let mut reports = Vec::new();
+        for ep in self.eps().await? {
+            let mut report = SyncReport { ep: ep.ep.clone(), ..SyncReport::default() };
+            match self.sync_ep(&ep, &mut report).await {
+                Ok(()) => self.ep_status(&ep.ep, None).await?,
+                Err(e @ (ConsoleError::Network { .. } | ConsoleError::Protocol(_))) => {
+                    report.error = Some(e.to_string());
+                    self.ep_status(&ep.ep, Some(e.to_string())).await?;
+                }
+                Err(e) => return Err(e),
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+
+    /// Backfill pending requests, refresh the state of local pending ones the enforcement point no
+    /// longer lists, then deliver the outbox.
+    pub async fn sync_ep(&self, ep: &Ep, report: &mut SyncReport) -> Result<()> {
+        let auth = self.auth_token(&ep.ep).await?;
+        let listed: Items =
+            serde_json::from_value(self.get_json(&ep.at("/v1/step-ups?state=pending"), &auth).await?)
+                .map_err(|e| ConsoleError::network(&ep.url, format!("bad pending list: {e}")))?;
+        for item in &listed.items {
+            match self.ingest(ep, Some(&item.id), &item.jwt).await? {
+                Ingested::New(_) => report.new += 1,
+                Ingested::Rejected(_) => report.rejected += 1,
+                Ingested::Known | Ingested::Expired => {}
+            }
+        }
+        let local: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM requests WHERE ep = ? AND state = 'pending'")
+                .bind(&ep.ep)
+                .fetch_all(self.db())
+                .await?;
+        for id in local.iter().filter(|id| !listed.items.iter().any(|i| &i.id == *id)) {
+            let status = self.get_json(&ep.at(&format!("/v1/step-ups/{id}")), &auth).await?;
+            if let Some(state) = status.get("state").and_then(Value::as_str) {
+                if self.apply_state(&ep.ep, id, state).await? {
+                    report.resolved += 1;
+                }
+            }
+        }
+        self.deliver_outbox(ep, true, Some(&auth), report).await
+    }
+
+    /// Deliver queued decisions for `ep` (all of them when `all`, else only those due), with `auth`
+    /// when the caller holds a fresh token (else one is signed when there is something to send).
+    pub async fn deliver_outbox(
+        &self,
+        ep: &Ep,
+        all: bool,
+        auth: Option<&str>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT o.jti FROM outbox o JOIN decisions d USING (jti) WHERE d.ep = ? AND (? OR o.next_attempt_at <= ?)
+             ORDER BY d.signed_at",
+        )
+        .bind(&ep.ep)
+        .bind(all)
+        .bind(now())
+        .fetch_all(self.db())
+        .await?;
+        let auth = match (auth, due.is_empty()) {
+            (_, true) => return Ok(()),
+            (Some(a), false) => a.to_string(),
+            (None, false) => self.auth_token(&ep.ep).await?,
+        };
+        for jti in due {
+            match self.deliver_one(ep, &jti, &auth).await? {
+                Delivery::Queued { .. } => report.queued += 1,
+                _ => report.delivered += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// One delivery attempt of decision `jti`, authenticated with `auth`. The outcome is committed
+    /// before returning.
+    pub async fn deliver_one(&self, ep: &Ep, jti: &str, auth: &str) -> Result<Delivery> {
+        let (request_id, token): (String, String) =
+            sqlx::query_as("SELECT request_id, token FROM decisions WHERE jti = ?")
+                .bind(jti)
+                .fetch_optional(self.db())
+                .await?
+                .ok_or_else(|| ConsoleError::NotFound(format!("decision {jti}")))?;
+        let url = ep.at(&format!("/v1/step-ups/{request_id}/decisions"));
+        let attempt = async {
+            let resp = self
+                .http
+                .post(&url)
+                .bearer_auth(auth)
+                .header("content-type", "application/jwt")
+                .body(token.clone())
+                .timeout(CALL_TIMEOUT)
+                .send()
+                .await
+                .map_err(|e| ConsoleError::network(&url, e))?;
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| ConsoleError::network(&url, e))?;
+            let answer = serde_json::from_slice::<Value>(&body)
+                .unwrap_or_else(|_| json!({"body": String::from_utf8_lossy(&body)}));
+            Ok::<_, ConsoleError>((status, answer))
+        };
+        let delivery = match attempt.await {
+            Ok((200, answer)) => {
+                let state = answer.get("state").and_then(Value::as_str).unwrap_or("pending").to_string();
+                Delivery::Accepted { state, answer }
+            }
+            Ok((status, answer)) if final_status(status) => Delivery::Refused { status, answer },
+            Ok((status, answer)) => Delivery::Queued { error: format!("HTTP {status}: {answer}") },
+            Err(ConsoleError::Network { message, .. }) => Delivery::Queued { error: message },
+            Err(e) => return Err(e),
+        };
+        let t = now();
+        let mut tx = self.db().begin().await?;
+        match &delivery {
+            Delivery::Accepted { answer, .. } | Delivery::Refused { answer, .. } => {
+                let (outcome, kind) = match &delivery {
+                    Delivery::Accepted { .. } => ("accepted", "delivered"),
+                    _ => ("refused", "delivery refused"),
+                };
+                sqlx::query("UPDATE decisions SET outcome = ?, answer = ? WHERE jti = ?")
+                    .bind(outcome)
+                    .bind(answer.to_string())
+                    .bind(jti)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("DELETE FROM outbox WHERE jti = ?").bind(jti).execute(&mut *tx).await?;
+                let status = match &delivery {
+                    Delivery::Refused { status, .. } => *status,
+                    _ => 200,
+                };
+                history::append(
+                    &mut tx,
+                    t,
+                    kind,
+                    Some(&ep.ep),
+                    Some(&request_id),
+                    &json!({"jti": jti, "status": status, "answer": answer}),
+                )
+                .await?;
+            }
+            Delivery::Queued { error } => {
+                let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE jti = ?")
+                    .bind(jti)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .unwrap_or(0);
+                let delay = backoff(attempts as u32).as_secs() as i64 + 1;
+                sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE jti = ?")
+                    .bind(t + delay)
+                    .bind(error)
+                    .bind(jti)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        match &delivery {
+            Delivery::Accepted { state, .. } => {
+                self.apply_state(&ep.ep, &request_id, state).await?;
+            }
+            Delivery::Refused { status: 410, .. } => {
+                self.apply_state(&ep.ep, &request_id, "expired").await?;
+            }
+            _ => {}
+        }
+        Ok(delivery)
+    }
+
+    /// Follow every enforcement point's stream until the process ends, reconnecting with full-jitter
+    /// backoff. `on_event` is called for everything worth showing.
+    pub async fn watch(&self, on_event: impl Fn(WatchEvent) + Clone + Send + Sync + 'static) -> Result<()> {
+        let eps = self.eps().await?;
+        if eps.is_empty() {
+            return Err(ConsoleError::Invalid(
+                "no enforcement point: add one with `countersign ep add`".into(),
+            ));
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for ep in eps {
+            let (console, on_event) = (self.clone(), on_event.clone());
+            tasks.spawn(async move { console.watch_ep(ep, on_event).await });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.map_err(|e| ConsoleError::Invalid(format!("watch task failed: {e}")))??;
+        }
+        Ok(())
+    }
+
+    /// Follow one enforcement point forever; returns only on keyring or database errors.
+    pub async fn watch_ep(&self, ep: Ep, on_event: impl Fn(WatchEvent)) -> Result<()> {
+        let mut attempt = 0u32;
+        loop {
+            let error = match self.stream_ep(&ep, &on_event, &mut attempt).await {
+                Ok(()) => "the stream ended".to_string(),
+                Err(e @ (ConsoleError::Network { .. } | ConsoleError::Protocol(_))) => e.to_string(),
+                Err(e) => return Err(e),
+            };
+            self.ep_status(&ep.ep, Some(error.clone())).await?;
+            let delay = backoff(attempt);
+            attempt = attempt.saturating_add(1);
+            on_event(WatchEvent::Disconnected {
+                ep: ep.ep.clone(),
+                error,
+                retry_ms: delay.as_millis() as u64,
+            });
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn stream_ep(&self, ep: &Ep, on_event: &impl Fn(WatchEvent), attempt: &mut u32) -> Result<()> {
+        use eventsource_stream::Eventsource as _;
+        let mut report = SyncReport::default();
+        self.sync_ep(ep, &mut report).await?;
+        let last: Option<String> = sqlx::query_scalar("SELECT last_event_id FROM eps WHERE ep = ?")
+            .bind(&ep.ep)
+            .fetch_optional(self.db())
+            .await?
+            .flatten();
+        let url = ep.at("/v1/events");
+        let mut req = self.http.get(&url).bearer_auth(self.auth_token(&ep.ep).await?);
+        if let Some(last) = &last {
+            req = req.header("Last-Event-ID", last);
+        }
+        let resp = req.send().await.map_err(|e| ConsoleError::network(&url, e))?;
+        if !resp.status().is_success() {
+            return Err(ConsoleError::network(&url, format!("HTTP {}", resp.status())));
+        }
+        self.ep_status(&ep.ep, None).await?;
+        *attempt = 0;
+        on_event(WatchEvent::Connected { ep: ep.ep.clone() });
+        let mut events = resp.bytes_stream().eventsource();
+        let mut outbox = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            tokio::select! {
+                next = events.next() => {
+                    let Some(next) = next else { return Ok(()) };
+                    let event = next.map_err(|e| ConsoleError::network(&url, e))?;
+                    self.handle_event(ep, &event.event, &event.data, on_event).await?;
+                    if !event.id.is_empty() {
+                        sqlx::query("UPDATE eps SET last_event_id = ? WHERE ep = ?")
+                            .bind(&event.id)
+                            .bind(&ep.ep)
+                            .execute(self.db())
+                            .await?;
+                    }
+                }
+                _ = outbox.tick() => {
+                    self.deliver_outbox(ep, false, None, &mut SyncReport::default()).await?;
+                }
+            }
+        }
+    }
+
+    async fn handle_event(
+        &self,
+        ep: &Ep,
+        kind: &str,
+        data: &str,
+        on_event: &impl Fn(WatchEvent),
+    ) -> Result<()> {
+        let Ok(data) = protocol::ijson::parse(data.as_bytes()) else {
+            return Ok(());
+        };
+        let field = |name: &str| data.get(name).and_then(Value::as_str);
+        match (kind, field("id")) {
+            ("step-up", Some(id)) => {
+                if let Some(jwt) = field("jwt") {
+                    match self.ingest(ep, Some(id), jwt).await? {
+                        Ingested::New(id) => on_event(WatchEvent::Request { ep: ep.ep.clone(), id }),
+                        Ingested::Rejected(reason) => {
+                            on_event(WatchEvent::Rejected { ep: ep.ep.clone(), reason })
+                        }
+                        Ingested::Known | Ingested::Expired => {}
+                    }
+                }
+            }
+            ("resolved", Some(id)) => {
+                if let Some(state) = field("state") {
+                    if self.apply_state(&ep.ep, id, state).await? {
+                        on_event(WatchEvent::Resolved {
+                            ep: ep.ep.clone(),
+                            id: id.into(),
+                            state: state.into(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::keys::MemoryStore;
+    use crate::DecisionInput;
+    use countersign_protocol::{Jwk, SigningKey, Verdict, TYP_STEP_UP};
+    use std::sync::Arc;
+
+    /// A one-answer HTTP server: every request gets `status` with a JSON body.
+    async fn stub(status: u16) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 65536];
+                    let _ = s.read(&mut buf).await;
+                    let body = r#"{"error":"conflict","message":"stub"}"#;
+                    let head = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                    let _ = s.write_all(format!("{head}{body}").as_bytes()).await;
+                });
+            }
+        });
+        url
+    }
+
+    async fn console_with_request(url: &str) -> (tempfile::TempDir, Console, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
+        let ep_key: SigningKey = protocol::generate_key();
+        let jwk = Jwk::from_key(&ep_key.verifying_key());
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES ('ep-t', 'T', ?, ?, ?, 0)")
+            .bind(url)
+            .bind(jwk.thumbprint())
+            .bind(serde_json::to_string(&jwk).unwrap())
+            .execute(c.db())
+            .await
+            .unwrap();
+        let t = now();
+        let claims = json!({
+            "iss": "ep-t", "jti": "req-1", "iat": t, "exp": t + 300,
+            "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
+            "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
+            "target": {"system": "s", "environment": "e"},
+            "actions": [{"tool": "t", "args": {}, "reversible": true}],
+            "policy": {"id": "x", "reason": "r", "tier": "medium", "approvals_required": 1},
+        });
+        let jwt = protocol::sign(&claims, TYP_STEP_UP, &ep_key).unwrap();
+        let ep = c.ep("ep-t").await.unwrap();
+        assert_eq!(c.ingest(&ep, Some("req-1"), &jwt).await.unwrap(), Ingested::New("req-1".into()));
+        (dir, c, "req-1".into())
+    }
+
+    async fn count(c: &Console, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(c.db()).await.unwrap()
+    }
+
+    fn deny(reason: &str) -> DecisionInput {
+        DecisionInput {
+            verdict: Verdict::Deny,
+            reason: reason.into(),
+            ttl_s: None,
+            max_uses: None,
+            binding_code: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn decision_is_committed_before_delivery_and_kept_until_answered() {
+        // Port 1 on loopback: connection refused, the gateway is "down".
+        let (_d, c, id) = console_with_request("http://127.0.0.1:1").await;
+        let refused = c.decide(&id, deny("")).await.unwrap_err();
+        assert!(matches!(refused, ConsoleError::Refused(_)), "{refused}");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions").await, 0, "a refused decision leaves nothing");
+
+        let out = c.decide(&id, deny("no")).await.unwrap();
+        assert!(matches!(out.delivery, Delivery::Queued { .. }), "{:?}", out.delivery);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 1);
+        assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 1);
+        assert_eq!(c.request(&id).await.unwrap().state, "decided, not delivered");
+        assert!(matches!(c.decide(&id, deny("again")).await, Err(ConsoleError::Refused(_))), "decided once");
+
+        // The enforcement point comes back and answers 409: final, recorded, never retried.
+        let url = stub(409).await;
+        sqlx::query("UPDATE eps SET url = ?").bind(&url).execute(c.db()).await.unwrap();
+        let ep = c.ep("ep-t").await.unwrap();
+        let mut report = SyncReport::default();
+        c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
+        assert_eq!((report.delivered, report.queued), (1, 0));
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 0);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions WHERE outcome = 'refused'").await, 1);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM history WHERE kind = 'delivery refused'").await, 1);
+        crate::history::verify(c.db()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn server_errors_stay_queued() {
+        let url = stub(503).await;
+        let (_d, c, id) = console_with_request(&url).await;
+        let out = c.decide(&id, deny("no")).await.unwrap();
+        assert!(matches!(out.delivery, Delivery::Queued { .. }));
+        let ep = c.ep("ep-t").await.unwrap();
+        let mut report = SyncReport::default();
+        c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
+        assert_eq!((report.delivered, report.queued), (0, 1));
+        assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 2);
+    }
+
+    #[test]
+    fn backoff_is_bounded_full_jitter() {
+        for attempt in 0..40 {
+            let cap = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(BACKOFF_MAX);
+            assert!(backoff(attempt) <= cap);
+        }
+    }
+
+    #[test]
+    fn final_statuses_are_not_retried() {
+        for s in [409, 410, 422, 403] {
+            assert!(final_status(s));
+        }
+        for s in [401, 429, 500, 503] {
+            assert!(!final_status(s));
+        }
+    }
+}
