@@ -5,8 +5,12 @@ set -euo pipefail
 
 # gnome-keyring, dbus-x11, libsecret-tools: the real Secret Service for the console's tests (secret-tool to inspect it);
 # libdbus-1-dev: the keyring crate's Secret Service client; dunst + xvfb: a real notification daemon on a virtual display.
+# libwebkit2gtk-4.1-dev, libayatana-appindicator3-dev, librsvg2-dev: the Tauri desktop app (web view, tray);
+# webkit2gtk-driver: WebKitWebDriver, which tauri-driver forwards to in the end-to-end tests;
+# nodejs + npm: the front end's build and tests (kept when a newer Node is already installed).
 APT_PACKAGES=(build-essential pkg-config libssl-dev sqlite3 python3-venv curl
-  gnome-keyring dbus-x11 libsecret-tools libdbus-1-dev dunst xvfb)
+  gnome-keyring dbus-x11 libsecret-tools libdbus-1-dev dunst xvfb
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -24,3 +28,22 @@ if ! command -v cargo >/dev/null; then
   exit 1
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+if ! command -v npm >/dev/null; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "setup: installing nodejs and npm"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+
+# The WebDriver bridge for the desktop app's end-to-end tests.
+CARGO_BIN="${CARGO_HOME:-$HOME/.cargo}/bin"
+if [ ! -x "$CARGO_BIN/tauri-driver" ]; then
+  echo "setup: cargo install tauri-driver"
+  cargo install tauri-driver --locked --version "^2" --quiet
+fi
+
+# The front end, built into ui/dist (the app embeds it at compile time).
+build_ui() {
+  (cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
+}

@@ -30,7 +30,7 @@ if [ -n "${GNOME_KEYRING_PID:-}" ]; then pids+=("$GNOME_KEYRING_PID"); fi
 
 # dunst needs a display; a private Xvfb on a display number nothing else uses.
 display=":$((90 + RANDOM % 400))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >"$session_tmp/xvfb.log" 2>&1 &
+Xvfb "$display" -screen 0 1440x900x24 -nolisten tcp >"$session_tmp/xvfb.log" 2>&1 &
 pids+=("$!")
 export DISPLAY="$display"
 for _ in $(seq 50); do [ -e "/tmp/.X11-unix/X${display#:}" ] && break; sleep 0.1; done

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use countersign_console_core::Console;
+use countersign_console::Console;
 use countersign_gateway::{store, Config, DemoOptions, ServeOptions};
 
 /// The principal the demo approver is enrolled as (no demo request acts on its behalf).

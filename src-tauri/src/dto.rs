@@ -30,6 +30,30 @@ impl From<countersign_protocol::Tier> for Tier {
     }
 }
 
+/// Approve or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Let the agent proceed.
+    Approve,
+    /// Refuse.
+    Deny,
+}
+
+/// The live state of a subscription to an enforcement point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Streaming.
+    Connected,
+    /// First attempt in progress.
+    Connecting,
+    /// Lost; retrying with backoff.
+    Offline,
+    /// Stopped for good (keyring or database error).
+    Error,
+}
+
 /// A line of the inbox.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -84,7 +108,7 @@ pub struct ActionView {
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionView {
-    pub verdict: String,
+    pub verdict: Verdict,
     pub reason: String,
     pub delivered: bool,
     pub answer: Option<String>,
@@ -116,7 +140,7 @@ pub struct RequestDetail {
 #[serde(rename_all = "camelCase")]
 pub struct DecideArgs {
     pub id: String,
-    pub verdict: String,
+    pub verdict: Verdict,
     pub reason: String,
     #[ts(type = "number | null")]
     pub ttl_s: Option<u64>,
@@ -224,8 +248,7 @@ pub struct EpStatus {
     pub url: String,
     pub kid: String,
     pub fingerprint: String,
-    /// connected | connecting | offline | error
-    pub connection: String,
+    pub connection: Connection,
     pub last_error: Option<String>,
     pub pending: u32,
 }
@@ -279,9 +302,30 @@ mod tests {
             }};
         }
         all![
-            Tier, RequestSummary, Principal, ActionView, DecisionView, RequestDetail, DecideArgs, DecisionResult,
-            HistoryFilter, HistoryRow, HistoryPage, DayCount, ClassCount, HistoryStats, VerifyReport, EpStatus,
-            KeyRef, EpPreview, KeyInfo, Settings, crate::error::IpcError, crate::error::ErrorCode,
+            Tier,
+            Verdict,
+            Connection,
+            RequestSummary,
+            Principal,
+            ActionView,
+            DecisionView,
+            RequestDetail,
+            DecideArgs,
+            DecisionResult,
+            HistoryFilter,
+            HistoryRow,
+            HistoryPage,
+            DayCount,
+            ClassCount,
+            HistoryStats,
+            VerifyReport,
+            EpStatus,
+            KeyRef,
+            EpPreview,
+            KeyInfo,
+            Settings,
+            crate::error::IpcError,
+            crate::error::ErrorCode,
         ]
     }
 

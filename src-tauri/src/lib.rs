@@ -15,12 +15,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use countersign_console_core::ep::Ep;
-use countersign_console_core::sync::WatchEvent;
-use countersign_console_core::{Console, ConsoleError};
+use countersign_console::ep::Ep;
+use countersign_console::sync::WatchEvent;
+use countersign_console::{Console, ConsoleError};
 use tauri::{AppHandle, Emitter as _, Manager as _};
 
-use crate::dto::EpStatus;
+use crate::dto::{Connection, EpStatus};
 use crate::error::{ErrorCode, IpcError, IpcResult};
 
 /// Event: the inbox changed; refetch.
@@ -35,7 +35,9 @@ impl From<ConsoleError> for IpcError {
         let code = match &e {
             ConsoleError::NotFound(_) => ErrorCode::NotFound,
             ConsoleError::Invalid(_) | ConsoleError::Ambiguous(_) => ErrorCode::InvalidInput,
-            ConsoleError::Refused(_) | ConsoleError::Untrusted(_) | ConsoleError::Protocol(_) => ErrorCode::Refused,
+            ConsoleError::Refused(_) | ConsoleError::Untrusted(_) | ConsoleError::Protocol(_) => {
+                ErrorCode::Refused
+            }
             ConsoleError::Keyring(_) => ErrorCode::Keyring,
             ConsoleError::Network { .. } => ErrorCode::Network,
             _ => ErrorCode::Internal,
@@ -49,8 +51,8 @@ impl From<ConsoleError> for IpcError {
 
 /// Live connection state of one enforcement point.
 #[derive(Debug, Clone)]
-struct Connection {
-    state: &'static str,
+struct Link {
+    state: Connection,
     error: Option<String>,
 }
 
@@ -59,9 +61,10 @@ struct Connection {
 pub struct Shell {
     /// The console core.
     pub console: Console,
-    connections: Mutex<HashMap<String, Connection>>,
+    connections: Mutex<HashMap<String, Link>>,
     watchers: Mutex<HashMap<String, tauri::async_runtime::JoinHandle<()>>>,
-    notifier: Arc<countersign_console_core::notify::Notifier>,
+    /// Notifications and flood tracking.
+    pub notifier: Arc<countersign_console::notify::Notifier>,
 }
 
 impl Shell {
@@ -79,15 +82,16 @@ impl Shell {
             .iter()
             .map(|ep| {
                 let n = pending.iter().filter(|r| r.ep == ep.ep).count() as u32;
-                let mut s = ep_status(ep, conns.get(&ep.ep).map(|c| c.state).unwrap_or("connecting"), n);
+                let mut s =
+                    ep_status(ep, conns.get(&ep.ep).map(|c| c.state).unwrap_or(Connection::Connecting), n);
                 s.last_error = conns.get(&ep.ep).and_then(|c| c.error.clone()).or(s.last_error);
                 s
             })
             .collect())
     }
 
-    fn set_connection(&self, ep: &str, state: &'static str, error: Option<String>) {
-        self.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(ep.into(), Connection { state, error });
+    fn set_connection(&self, ep: &str, state: Connection, error: Option<String>) {
+        self.connections.lock().unwrap_or_else(|p| p.into_inner()).insert(ep.into(), Link { state, error });
     }
 
     /// Stop following an enforcement point.
@@ -100,14 +104,14 @@ impl Shell {
 }
 
 /// The IPC view of a pinned enforcement point.
-pub fn ep_status(ep: &Ep, connection: &str, pending: u32) -> EpStatus {
+pub fn ep_status(ep: &Ep, connection: Connection, pending: u32) -> EpStatus {
     EpStatus {
         ep: ep.ep.clone(),
         name: ep.name.clone(),
         url: ep.url.clone(),
         kid: ep.kid.clone(),
         fingerprint: countersign_protocol::jwk::fingerprint(&ep.kid),
-        connection: connection.into(),
+        connection,
         last_error: ep.last_error.clone(),
         pending,
     }
@@ -137,7 +141,7 @@ pub fn subscribe(app: &AppHandle, ep: Ep) {
     let name = ep.ep.clone();
     let key = ep.ep.clone();
     let handle = app.clone();
-    shell.set_connection(&name, "connecting", None);
+    shell.set_connection(&name, Connection::Connecting, None);
     let console = shell.console.clone();
     let task = tauri::async_runtime::spawn(async move {
         let on_event = {
@@ -146,11 +150,12 @@ pub fn subscribe(app: &AppHandle, ep: Ep) {
         };
         if let Err(e) = console.watch_ep(ep, on_event).await {
             tracing::error!(error = %e, "subscription stopped");
-            handle.state::<Shell>().set_connection(&name, "error", Some(e.to_string()));
+            handle.state::<Shell>().set_connection(&name, Connection::Error, Some(e.to_string()));
             let _ = handle.emit(EV_EPS, ());
         }
     });
-    if let Some(old) = shell.watchers.lock().unwrap_or_else(|p| p.into_inner()).insert(key, task) {
+    let old = shell.watchers.lock().unwrap_or_else(|p| p.into_inner()).insert(key, task);
+    if let Some(old) = old {
         old.abort();
     }
 }
@@ -159,20 +164,21 @@ fn on_watch_event(app: &AppHandle, e: WatchEvent) {
     let shell = app.state::<Shell>();
     match e {
         WatchEvent::Connected { ep } => {
-            shell.set_connection(&ep, "connected", None);
+            shell.set_connection(&ep, Connection::Connected, None);
             let _ = app.emit(EV_EPS, ());
             refresh(app);
         }
         WatchEvent::Disconnected { ep, error, .. } => {
-            shell.set_connection(&ep, "offline", Some(error));
+            shell.set_connection(&ep, Connection::Offline, Some(error));
             let _ = app.emit(EV_EPS, ());
         }
         WatchEvent::Request { id, .. } => {
             refresh(app);
             let (console, notifier, app) = (shell.console.clone(), shell.notifier.clone(), app.clone());
             tauri::async_runtime::spawn(async move {
+                use countersign_console::notify::Notice;
                 match notifier.request_arrived(&console, &id).await {
-                    Ok(Some(shown)) => {
+                    Ok(Notice::Shown(shown) | Notice::Flood(shown)) => {
                         // A click only opens the request: nothing is ever approved from a notification.
                         std::thread::spawn(move || {
                             if let Some(id) = shown.wait_for_click() {
@@ -181,7 +187,7 @@ fn on_watch_event(app: &AppHandle, e: WatchEvent) {
                             }
                         });
                     }
-                    Ok(None) => {}
+                    Ok(Notice::Quiet) => {}
                     Err(e) => tracing::warn!(error = %e, "notification not sent"),
                 }
             });
@@ -216,7 +222,7 @@ fn options() -> Options {
 fn profile_dir() -> anyhow::Result<PathBuf> {
     match std::env::var_os("COUNTERSIGN_HOME") {
         Some(d) => Ok(PathBuf::from(d)),
-        None => Ok(countersign_console_core::profile::Profile::default_dir()?),
+        None => Ok(countersign_console::profile::Profile::default_dir()?),
     }
 }
 
@@ -233,9 +239,9 @@ pub fn run() {
             let dir = profile_dir()?;
             let console = tauri::async_runtime::block_on(Console::open(
                 &dir,
-                Arc::new(countersign_console_core::keys::OsKeyring),
+                Arc::new(countersign_console::keys::OsKeyring),
             ))?;
-            let notifier = Arc::new(countersign_console_core::notify::Notifier::default());
+            let notifier = Arc::new(countersign_console::notify::Notifier::default());
             app.manage(Shell {
                 console: console.clone(),
                 connections: Mutex::new(HashMap::new()),

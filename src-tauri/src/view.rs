@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use countersign_console_core::history::{Filter, Row};
-use countersign_console_core::requests::RequestView;
+use countersign_console::history::{Filter, Row};
+use countersign_console::requests::RequestView;
 use countersign_protocol::{reason_required, StepUpClaims, Tier as CoreTier, Verdict};
 use serde_json::Value;
 
@@ -25,11 +25,13 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn tier_of(v: &RequestView) -> Tier {
-    serde_json::from_value::<CoreTier>(Value::String(v.tier.clone())).map(Tier::from).unwrap_or(Tier::Critical)
+    serde_json::from_value::<CoreTier>(Value::String(v.tier.clone()))
+        .map(Tier::from)
+        .unwrap_or(Tier::Critical)
 }
 
 /// An inbox line.
-pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestSummary {
+pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) -> RequestSummary {
     let c = &v.claims;
     RequestSummary {
         ep: v.ep.clone(),
@@ -41,7 +43,11 @@ pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestSu
         agent: text(c, &["identity", "display"]),
         on_behalf_of: c["identity"]["on_behalf_of"]
             .as_array()
-            .map(|a| a.iter().map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string())
+                    .collect()
+            })
             .unwrap_or_default(),
         purpose_code: text(c, &["purpose", "code"]),
         purpose_statement: text(c, &["purpose", "statement"]),
@@ -54,12 +60,12 @@ pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestSu
         approvals_required: c["policy"]["approvals_required"].as_u64().unwrap_or(1) as u32,
         binding_required: c["binding"]["required"].as_bool().unwrap_or(false),
         warning_count: v.warnings.len() as u32,
-        flood: v.flood,
+        flood,
     }
 }
 
 /// Everything about one request.
-pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestDetail {
+pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) -> RequestDetail {
     let c = &v.claims;
     let typed: Option<StepUpClaims> = serde_json::from_value(c.clone()).ok();
     let actions = c["actions"]
@@ -68,7 +74,7 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestDet
             a.iter()
                 .enumerate()
                 .map(|(i, s)| ActionView {
-                    index: i as u32 + 1,
+                    index: i as u32,
                     tool: text(s, &["tool"]),
                     operation: s["operation"].as_str().map(str::to_owned),
                     target: s["target"].as_str().map(str::to_owned),
@@ -80,11 +86,15 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestDet
         })
         .unwrap_or_default();
     RequestDetail {
-        summary: summary(v, ep_names),
+        summary: summary(v, ep_names, flood),
         workload_display: text(c, &["identity", "display"]),
         on_behalf_of: c["identity"]["on_behalf_of"]
             .as_array()
-            .map(|a| a.iter().map(|p| Principal { sub: text(p, &["sub"]), display: text(p, &["display"]) }).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|p| Principal { sub: text(p, &["sub"]), display: text(p, &["display"]) })
+                    .collect()
+            })
             .unwrap_or_default(),
         credential_kind: c["identity"]["credential"]["kind"].as_str().map(str::to_owned),
         actions,
@@ -92,13 +102,19 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>) -> RequestDet
         policy_reason: text(c, &["policy", "reason"]),
         warnings: v.warnings.clone(),
         decision: v.decision.as_ref().map(|d| DecisionView {
-            verdict: d.verdict.clone(),
+            verdict: if d.verdict == "deny" {
+                crate::dto::Verdict::Deny
+            } else {
+                crate::dto::Verdict::Approve
+            },
             reason: d.reason.clone(),
             delivered: d.outcome.is_some(),
             answer: d.answer.clone(),
             signed_at: d.signed_at,
         }),
-        reason_required_to_approve: typed.map(|t| reason_required(Verdict::Approve, t.policy.tier)).unwrap_or(true),
+        reason_required_to_approve: typed
+            .map(|t| reason_required(Verdict::Approve, t.policy.tier))
+            .unwrap_or(true),
         digest: v.digest.clone(),
         jwt: v.jwt.clone(),
         claims_json: serde_json::to_string_pretty(c).unwrap_or_default(),
@@ -114,7 +130,9 @@ pub fn filter(f: &HistoryFilter) -> Filter {
         ep: some(&f.ep),
         identity: some(&f.identity),
         class: some(&f.data_class),
-        tier: f.tier.map(|t| serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
+        tier: f.tier.map(|t| {
+            serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+        }),
         decision: some(&f.decision),
         search: some(&f.search),
         ..Filter::default()
@@ -128,10 +146,12 @@ pub fn history_row(r: &Row) -> HistoryRow {
     let summary = match r.kind.as_str() {
         "request received" => format!(
             "{} — {}",
-            s("purpose").or(s("workload")).unwrap_or_default(),
-            s("system").unwrap_or_default()
+            s("statement").or(s("purpose")).unwrap_or_default(),
+            s("target").unwrap_or_default()
         ),
-        "decision signed" => format!("{}: {}", s("verdict").unwrap_or_default(), s("reason").unwrap_or_default()),
+        "decision signed" => {
+            format!("{}: {}", s("verdict").unwrap_or_default(), s("reason").unwrap_or_default())
+        }
         "resolved" => format!("→ {}", s("state").unwrap_or_default()),
         "request rejected" => s("reason").unwrap_or_default(),
         _ => d.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default(),
@@ -151,12 +171,17 @@ pub fn history_row(r: &Row) -> HistoryRow {
 }
 
 /// The charts.
-pub fn stats(s: &countersign_console_core::history::Stats) -> HistoryStats {
+pub fn stats(s: &countersign_console::review::Stats) -> HistoryStats {
     HistoryStats {
         per_day: s
             .per_day
             .iter()
-            .map(|d| DayCount { day: d.day.clone(), approved: d.approved, denied: d.denied, expired: d.expired })
+            .map(|d| DayCount {
+                day: d.day.clone(),
+                approved: d.approved,
+                denied: d.denied,
+                expired: d.expired,
+            })
             .collect(),
         by_class: s.by_class.iter().map(|(c, n)| ClassCount { data_class: c.clone(), count: *n }).collect(),
         decision_seconds_p50: s.decision_seconds_p50,
@@ -166,17 +191,20 @@ pub fn stats(s: &countersign_console_core::history::Stats) -> HistoryStats {
 }
 
 /// Settings for the UI.
-pub fn settings(s: &countersign_console_core::settings::Settings) -> Settings {
+pub fn settings(s: &countersign_console::settings::Settings) -> Settings {
     Settings { notify_threshold: s.notify_threshold.into(), notifications_paused: s.notifications_paused }
 }
 
 /// Settings for the core.
-pub fn core_settings(s: &Settings) -> countersign_console_core::settings::Settings {
+pub fn core_settings(s: &Settings) -> countersign_console::settings::Settings {
     let tier = match s.notify_threshold {
         Tier::Low => CoreTier::Low,
         Tier::Medium => CoreTier::Medium,
         Tier::High => CoreTier::High,
         Tier::Critical => CoreTier::Critical,
     };
-    countersign_console_core::settings::Settings { notify_threshold: tier, notifications_paused: s.notifications_paused }
+    countersign_console::settings::Settings {
+        notify_threshold: tier,
+        notifications_paused: s.notifications_paused,
+    }
 }

@@ -2,6 +2,7 @@
 //! approvers with real keys and real HTTP.
 
 pub mod console;
+pub mod webdriver;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -26,6 +26,10 @@ describe("the app with frozen prototypes", () => {
           return { kid: "k1", fingerprint: "SHA256:abcdefghijklmnop", createdAt: 0, jwk: "{}" };
         case "list_eps":
           return [];
+        case "history_page":
+          return { rows: [], total: 0 };
+        case "history_stats":
+          return { perDay: [], byClass: [], decisionSecondsP50: null, decisionSecondsP90: null, decisions: 0 };
         default:
           return null;
       }

@@ -155,6 +155,8 @@ pub struct Filter {
     pub decision: Option<String>,
     /// Most rows returned (newest first); `None` = all.
     pub limit: Option<i64>,
+    /// Rows skipped before the first one returned (newest first).
+    pub offset: Option<i64>,
 }
 
 /// An FTS5 query matching rows that contain every word of `text`, each taken literally.
@@ -162,50 +164,62 @@ fn fts_query(text: &str) -> String {
     text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
 }
 
+/// The WHERE conditions of `filter`, appended to a query that already says `WHERE 1 = 1`.
+fn push_filter(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, filter: &Filter) {
+    if let Some(s) = filter.since {
+        q.push(" AND at >= ").push_bind(s);
+    }
+    if let Some(u) = filter.until {
+        q.push(" AND at < ").push_bind(u);
+    }
+    if let Some(ep) = &filter.ep {
+        q.push(" AND ep = ").push_bind(ep.clone());
+    }
+    if let Some(kind) = &filter.kind {
+        q.push(" AND kind = ").push_bind(kind.clone());
+    }
+    let received = " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+    if let Some(who) = &filter.identity {
+        q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
+        q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
+            .push_bind(who.clone());
+        q.push(")))");
+    }
+    if let Some(class) = &filter.class {
+        q.push(received).push("json_extract(detail, '$.class') = ").push_bind(class.clone()).push(")");
+    }
+    if let Some(tier) = &filter.tier {
+        q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
+    }
+    if let Some(verdict) = &filter.decision {
+        q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+        q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
+    }
+    if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
+        q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
+            .push_bind(text)
+            .push(")");
+    }
+}
+
 impl Console {
     /// History rows matching `filter`, newest first.
     pub async fn history(&self, filter: &Filter) -> Result<Vec<Row>> {
         let mut q = sqlx::QueryBuilder::new("SELECT * FROM history WHERE 1 = 1");
-        if let Some(s) = filter.since {
-            q.push(" AND at >= ").push_bind(s);
-        }
-        if let Some(u) = filter.until {
-            q.push(" AND at < ").push_bind(u);
-        }
-        if let Some(ep) = &filter.ep {
-            q.push(" AND ep = ").push_bind(ep.clone());
-        }
-        if let Some(kind) = &filter.kind {
-            q.push(" AND kind = ").push_bind(kind.clone());
-        }
-        let received =
-            " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
-        if let Some(who) = &filter.identity {
-            q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
-            q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
-                .push_bind(who.clone());
-            q.push(")))");
-        }
-        if let Some(class) = &filter.class {
-            q.push(received).push("json_extract(detail, '$.class') = ").push_bind(class.clone()).push(")");
-        }
-        if let Some(tier) = &filter.tier {
-            q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
-        }
-        if let Some(verdict) = &filter.decision {
-            q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
-            q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
-        }
-        if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
-            q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
-                .push_bind(text)
-                .push(")");
-        }
+        push_filter(&mut q, filter);
         q.push(" ORDER BY seq DESC");
-        if let Some(limit) = filter.limit {
-            q.push(" LIMIT ").push_bind(limit);
+        if filter.limit.is_some() || filter.offset.is_some() {
+            q.push(" LIMIT ").push_bind(filter.limit.unwrap_or(-1));
+            q.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0).max(0));
         }
         Ok(q.build_query_as::<Row>().fetch_all(self.db()).await?)
+    }
+
+    /// How many history rows match `filter` (ignoring its limit and offset).
+    pub async fn history_count(&self, filter: &Filter) -> Result<i64> {
+        let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM history WHERE 1 = 1");
+        push_filter(&mut q, filter);
+        Ok(q.build_query_scalar::<i64>().fetch_one(self.db()).await?)
     }
 
     /// Verify the history chain; see [`verify`].

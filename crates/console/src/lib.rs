@@ -19,9 +19,12 @@ pub mod ep;
 pub mod error;
 pub mod history;
 pub mod keys;
+pub mod notify;
 pub mod profile;
 pub mod requests;
+pub mod review;
 pub mod secret;
+pub mod settings;
 pub mod sync;
 
 use std::path::Path;

@@ -533,6 +533,7 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
                 tier: f.tier,
                 decision: f.decision,
                 limit: f.limit,
+                offset: None,
             };
             let rows = console.history(&filter).await?;
             if args.json {

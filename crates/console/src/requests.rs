@@ -66,6 +66,8 @@ pub struct DecisionSummary {
     pub outcome: Option<String>,
     /// The enforcement point's answer.
     pub answer: Option<String>,
+    /// When it was signed.
+    pub signed_at: i64,
 }
 
 #[derive(sqlx::FromRow)]
@@ -219,15 +221,21 @@ impl Console {
     }
 
     pub(crate) async fn latest_decision(&self, ep: &str, id: &str) -> Result<Option<DecisionSummary>> {
-        let row: Option<(String, String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT verdict, reason, outcome, answer FROM decisions WHERE ep = ? AND request_id = ?
+        let row: Option<(String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT verdict, reason, outcome, answer, signed_at FROM decisions WHERE ep = ? AND request_id = ?
              ORDER BY signed_at DESC, rowid DESC LIMIT 1",
         )
         .bind(ep)
         .bind(id)
         .fetch_optional(self.db())
         .await?;
-        Ok(row.map(|(verdict, reason, outcome, answer)| DecisionSummary { verdict, reason, outcome, answer }))
+        Ok(row.map(|(verdict, reason, outcome, answer, signed_at)| DecisionSummary {
+            verdict,
+            reason,
+            outcome,
+            answer,
+            signed_at,
+        }))
     }
 
     async fn view(&self, r: RequestRow) -> Result<RequestView> {

@@ -1,21 +1,20 @@
 //! Decisions: the UI asks "approve request X with reason R"; the core checks and signs.
 
-use countersign_console_core::decide::DecisionInput;
-use countersign_console_core::sync::Delivery;
+use countersign_console::decide::DecisionInput;
+use countersign_console::sync::Delivery;
 use countersign_protocol::Verdict;
 use tauri::{AppHandle, State};
 
 use crate::dto::{DecideArgs, DecisionResult};
-use crate::error::{ErrorCode, IpcError, IpcResult};
+use crate::error::IpcResult;
 use crate::Shell;
 
 /// Check, sign, commit and send a decision. The rules are checked again in the core.
 #[tauri::command]
 pub async fn decide(app: AppHandle, shell: State<'_, Shell>, args: DecideArgs) -> IpcResult<DecisionResult> {
-    let verdict = match args.verdict.as_str() {
-        "approve" => Verdict::Approve,
-        "deny" => Verdict::Deny,
-        other => return Err(IpcError::new(ErrorCode::InvalidInput, format!("unknown verdict {other:?}"))),
+    let verdict = match args.verdict {
+        crate::dto::Verdict::Approve => Verdict::Approve,
+        crate::dto::Verdict::Deny => Verdict::Deny,
     };
     let input = DecisionInput {
         verdict,
@@ -26,7 +25,9 @@ pub async fn decide(app: AppHandle, shell: State<'_, Shell>, args: DecideArgs) -
     };
     let outcome = shell.console.decide(&args.id, input).await?;
     let (state, delivered, message) = match &outcome.delivery {
-        Delivery::Accepted { state, .. } => (state.clone(), true, format!("Delivered: the request is {state}.")),
+        Delivery::Accepted { state, .. } => {
+            (state.clone(), true, format!("Delivered: the request is {state}."))
+        }
         Delivery::Refused { status, answer } => (
             "refused".into(),
             true,

@@ -30,12 +30,20 @@ pub async fn preview_ep(shell: State<'_, Shell>, url: String) -> IpcResult<EpPre
 
 /// Pin an enforcement point's key `kid` (the one the user confirmed) and subscribe.
 #[tauri::command]
-pub async fn add_ep(app: AppHandle, shell: State<'_, Shell>, url: String, kid: String) -> IpcResult<EpStatus> {
+pub async fn add_ep(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    url: String,
+    kid: String,
+) -> IpcResult<EpStatus> {
     let ep = shell.console.add_ep(&url, &kid).await?;
     crate::subscribe(&app, ep.clone());
     let all = shell.ep_statuses().await?;
     crate::refresh(&app);
-    Ok(all.into_iter().find(|s| s.ep == ep.ep).unwrap_or_else(|| crate::ep_status(&ep, "connecting", 0)))
+    Ok(all
+        .into_iter()
+        .find(|s| s.ep == ep.ep)
+        .unwrap_or_else(|| crate::ep_status(&ep, crate::dto::Connection::Connecting, 0)))
 }
 
 /// Unpin an enforcement point.

@@ -33,12 +33,17 @@ pub async fn history_stats(shell: State<'_, Shell>, filter: HistoryFilter) -> Ip
 #[tauri::command]
 pub async fn history_verify(shell: State<'_, Shell>) -> IpcResult<VerifyReport> {
     Ok(match shell.console.verify_history().await {
-        Ok(rows) => VerifyReport { intact: true, rows, first_bad: None, message: format!("{rows} rows, chain intact") },
-        Err(countersign_console_core::ConsoleError::Tampered { seq, reason }) => VerifyReport {
+        Ok(rows) => VerifyReport {
+            intact: true,
+            rows,
+            first_bad: None,
+            message: format!("{rows} rows, chain intact"),
+        },
+        Err(countersign_console::ConsoleError::Tampered { seq, message }) => VerifyReport {
             intact: false,
             rows: 0,
             first_bad: Some(seq),
-            message: format!("row {seq}: {reason}"),
+            message: format!("row {seq}: {message}"),
         },
         Err(e) => return Err(e.into()),
     })
@@ -49,7 +54,9 @@ pub async fn history_verify(shell: State<'_, Shell>) -> IpcResult<VerifyReport> 
 pub async fn history_export(shell: State<'_, Shell>, format: String) -> IpcResult<String> {
     let format = match format.as_str() {
         "jsonl" | "csv" => format,
-        other => return Err(IpcError::new(ErrorCode::InvalidInput, format!("unknown export format {other:?}"))),
+        other => {
+            return Err(IpcError::new(ErrorCode::InvalidInput, format!("unknown export format {other:?}")))
+        }
     };
     let path = shell.console.export_history_file(&format).await?;
     Ok(path.display().to_string())

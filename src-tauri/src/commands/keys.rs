@@ -6,7 +6,7 @@ use crate::dto::KeyInfo;
 use crate::error::IpcResult;
 use crate::Shell;
 
-fn info(k: countersign_console_core::keys::KeyInfo) -> KeyInfo {
+fn info(k: countersign_console::keys::KeyInfo) -> KeyInfo {
     KeyInfo {
         kid: k.kid,
         fingerprint: k.fingerprint,

@@ -12,7 +12,7 @@ use crate::Shell;
 pub async fn list_requests(shell: State<'_, Shell>) -> IpcResult<Vec<RequestSummary>> {
     let names = shell.ep_names().await?;
     let views = shell.console.pending().await?;
-    Ok(views.iter().map(|v| view::summary(v, &names)).collect())
+    Ok(views.iter().map(|v| view::summary(v, &names, shell.notifier.is_flooded(&v.workload))).collect())
 }
 
 /// Everything about one request.
@@ -20,5 +20,5 @@ pub async fn list_requests(shell: State<'_, Shell>) -> IpcResult<Vec<RequestSumm
 pub async fn get_request(shell: State<'_, Shell>, id: String) -> IpcResult<RequestDetail> {
     let names = shell.ep_names().await?;
     let v = shell.console.request(&id).await?;
-    Ok(view::detail(&v, &names))
+    Ok(view::detail(&v, &names, shell.notifier.is_flooded(&v.workload)))
 }

@@ -14,7 +14,11 @@ pub async fn get_settings(shell: State<'_, Shell>) -> IpcResult<Settings> {
 
 /// Save settings; the saved values.
 #[tauri::command]
-pub async fn set_settings(app: AppHandle, shell: State<'_, Shell>, settings: Settings) -> IpcResult<Settings> {
+pub async fn set_settings(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    settings: Settings,
+) -> IpcResult<Settings> {
     let saved = shell.console.save_settings(&crate::view::core_settings(&settings)).await?;
     crate::tray::update(&app);
     Ok(crate::view::settings(&saved))

@@ -2,4 +2,7 @@
 import type { ClassCount } from "./ClassCount";
 import type { DayCount } from "./DayCount";
 
+/**
+ * The charts of the history screen.
+ */
 export type HistoryStats = { perDay: Array<DayCount>, byClass: Array<ClassCount>, decisionSecondsP50: number | null, decisionSecondsP90: number | null, decisions: number, };

@@ -4,4 +4,7 @@ import type { DecisionView } from "./DecisionView";
 import type { Principal } from "./Principal";
 import type { RequestSummary } from "./RequestSummary";
 
+/**
+ * Everything the approver needs about one request.
+ */
 export type RequestDetail = { summary: RequestSummary, workloadDisplay: string, onBehalfOf: Array<Principal>, credentialKind: string | null, actions: Array<ActionView>, policyId: string, policyReason: string, warnings: Array<string>, decision: DecisionView | null, reasonRequiredToApprove: boolean, digest: string, jwt: string, claimsJson: string, };

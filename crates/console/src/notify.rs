@@ -1,0 +1,211 @@
+//! Desktop notifications for new verified requests.
+//!
+//! A notification only leads to the request: it carries a single default action ("open"),
+//! never an approve button — `ActionInvoked` can come from any process on the session bus. Text
+//! is escaped for markup (notification daemons such as dunst render it) and hidden characters are
+//! made visible. A burst from one workload (more than [`BURST_LIMIT`] in [`BURST_WINDOW`]) becomes
+//! one summarizing notification and a flood flag, not a storm.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use countersign_protocol::Tier;
+
+use crate::display::visible;
+use crate::requests::RequestView;
+use crate::{Console, ConsoleError, Result};
+
+/// Requests from one workload within [`BURST_WINDOW`] above which they count as a flood.
+pub const BURST_LIMIT: usize = 5;
+/// The window of the burst count.
+pub const BURST_WINDOW: Duration = Duration::from_secs(60);
+/// Longest notification body, in characters.
+const MAX_BODY: usize = 300;
+
+/// Escape markup and neutralize hidden characters; cut to `max` characters.
+pub fn safe_text(s: &str, max: usize) -> String {
+    let (shown, _) = visible(s);
+    let mut out = String::with_capacity(shown.len());
+    for (i, c) in shown.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// What a notification says about a request: (summary, body).
+pub fn describe(v: &RequestView) -> (String, String) {
+    let c = &v.claims;
+    let s = |p: &[&str]| {
+        let mut cur = c;
+        for k in p {
+            cur = &cur[*k];
+        }
+        cur.as_str().unwrap_or_default().to_string()
+    };
+    let agent = s(&["identity", "display"]);
+    let summary = format!("{} · {}", v.tier.to_uppercase(), safe_text(&agent, 60));
+    let behalf: Vec<String> = c["identity"]["on_behalf_of"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["display"].as_str().map(|d| safe_text(d, 40))).collect())
+        .unwrap_or_default();
+    let mut body = format!(
+        "{}\n{} ({}) · {} data",
+        safe_text(&s(&["purpose", "statement"]), MAX_BODY),
+        safe_text(&s(&["target", "system"]), 60),
+        safe_text(&s(&["target", "environment"]), 30),
+        safe_text(&s(&["data", "class"]), 20),
+    );
+    if !behalf.is_empty() {
+        body.push_str(&format!("\non behalf of {}", behalf.join(", ")));
+    }
+    if !v.warnings.is_empty() {
+        body.push_str("\n⚠ hidden or look-alike characters flagged");
+    }
+    (summary, body)
+}
+
+/// A shown notification; a click opens its request.
+pub struct Shown {
+    handle: notify_rust::NotificationHandle,
+    request: String,
+}
+
+impl std::fmt::Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shown").field("request", &self.request).finish()
+    }
+}
+
+impl Shown {
+    /// Block until the notification is clicked or closed; the request to open when clicked.
+    pub fn wait_for_click(self) -> Option<String> {
+        let mut clicked = false;
+        self.handle.wait_for_action(|action| clicked = action == "default");
+        clicked.then_some(self.request)
+    }
+}
+
+/// What [`Notifier::request_arrived`] decided.
+#[derive(Debug)]
+pub enum Notice {
+    /// Below the threshold, paused, or part of a flood already summarized.
+    Quiet,
+    /// A notification for this request.
+    Shown(Shown),
+    /// The workload crossed the burst limit: one summarizing notification.
+    Flood(Shown),
+}
+
+/// Decides which requests notify, tracks bursts per workload.
+#[derive(Debug, Default)]
+pub struct Notifier {
+    recent: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+impl Notifier {
+    /// Count a request from `workload`; the number within the window including this one.
+    pub fn record(&self, workload: &str) -> usize {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let q = recent.entry(workload.to_owned()).or_default();
+        while q.front().is_some_and(|t| now.duration_since(*t) > BURST_WINDOW) {
+            q.pop_front();
+        }
+        q.push_back(now);
+        q.len()
+    }
+
+    /// Whether `workload` is flooding right now.
+    pub fn is_flooded(&self, workload: &str) -> bool {
+        let now = Instant::now();
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.get(workload).is_some_and(|q| {
+            q.iter().filter(|t| now.duration_since(**t) <= BURST_WINDOW).count() > BURST_LIMIT
+        })
+    }
+
+    /// A verified request was stored: notify when the settings say so.
+    pub async fn request_arrived(&self, console: &Console, id: &str) -> Result<Notice> {
+        let v = console.request(id).await?;
+        let settings = console.settings().await?;
+        let count = self.record(&v.workload);
+        if count > BURST_LIMIT {
+            if count == BURST_LIMIT + 1 && !settings.notifications_paused {
+                let summary = format!("Flood: {count} requests in a minute");
+                let body = format!(
+                    "from {}\nFurther requests from this workload are flagged and not notified.",
+                    safe_text(&v.workload, 120)
+                );
+                return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, id).await?));
+            }
+            return Ok(Notice::Quiet);
+        }
+        let tier: Tier =
+            serde_json::from_value(serde_json::Value::String(v.tier.clone())).unwrap_or(Tier::Critical);
+        if settings.notifications_paused || tier < settings.notify_threshold {
+            return Ok(Notice::Quiet);
+        }
+        let urgency = match tier {
+            Tier::Low => notify_rust::Urgency::Low,
+            Tier::Medium | Tier::High => notify_rust::Urgency::Normal,
+            Tier::Critical => notify_rust::Urgency::Critical,
+        };
+        let (summary, body) = describe(&v);
+        Ok(Notice::Shown(show(summary, body, urgency, id).await?))
+    }
+}
+
+async fn show(summary: String, body: String, urgency: notify_rust::Urgency, id: &str) -> Result<Shown> {
+    let request = id.to_string();
+    tokio::task::spawn_blocking(move || {
+        notify_rust::Notification::new()
+            .appname("Countersign")
+            .summary(&summary)
+            .body(&body)
+            .urgency(urgency)
+            // The only action: open the request. Never an approval.
+            .action("default", "Open request")
+            .hint(notify_rust::Hint::Category("im.received".into()))
+            .show()
+            .map(|handle| Shown { handle, request })
+            .map_err(|e| ConsoleError::Invalid(format!("notification not shown: {e}")))
+    })
+    .await
+    .map_err(|e| ConsoleError::Invalid(format!("notification task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markup_is_escaped_and_hidden_characters_shown() {
+        assert_eq!(safe_text("<b>pay</b> & go", 100), "&lt;b&gt;pay&lt;/b&gt; &amp; go");
+        assert_eq!(safe_text("a\u{202E}b", 100), "a&lt;U+202E&gt;b");
+        assert_eq!(safe_text("abcdef", 3), "abc…");
+    }
+
+    #[test]
+    fn bursts_become_a_flood() {
+        let n = Notifier::default();
+        for i in 1..=BURST_LIMIT {
+            assert_eq!(n.record("w"), i);
+        }
+        assert!(!n.is_flooded("w"));
+        n.record("w");
+        assert!(n.is_flooded("w"));
+        assert!(!n.is_flooded("other"));
+    }
+}

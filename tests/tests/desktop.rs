@@ -1,0 +1,156 @@
+//! End to end over WebDriver: the real desktop app (built with the bundled UI) on Xvfb, inside the
+//! private session (gnome-keyring, dunst), driven through tauri-driver + WebKitWebDriver, against
+//! the real gateway process. Screenshots of each screen are kept in `target/artifacts/`.
+
+use std::path::PathBuf;
+
+use countersign_blackbox::console::Console;
+use countersign_blackbox::webdriver::{Driver, Session};
+use countersign_blackbox::*;
+use serde_json::json;
+
+const AGENT: &str = "spiffe://acme.example/ns/test/sa/agent";
+
+fn app_bin() -> PathBuf {
+    bin("countersign-console")
+}
+
+fn artifacts() -> PathBuf {
+    bin_dir().join("../artifacts")
+}
+
+fn driver(home: &std::path::Path) -> Driver {
+    Driver::start(&[
+        ("COUNTERSIGN_HOME", home.to_str().expect("utf-8")),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("RUST_LOG", "info,sqlx=warn"),
+    ])
+}
+
+/// One app at a time: tauri-driver drives one session, and single-instance is per bus.
+static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn hostile_draft() -> serde_json::Value {
+    let mut d = draft(AGENT, "test.medium");
+    d["purpose"]["statement"] = json!("Send the report\u{202E}fdp.exe to finance");
+    d["actions"][0]["args"] = json!({
+        "note": "<img src=x onerror=\"window.__pwned=1\">",
+        "html": "<script>window.__pwned=2</script>",
+        "file": "invoice\u{202E}txt.exe",
+    });
+    d
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_deny_and_hostile_text_in_the_real_window() {
+    let _one = ONE_APP.lock().await;
+    let console = Console::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    console.connect(&gw, "approver@acme.example").await;
+    let (status, hostile) = submit(&gw, &agent, &hostile_draft()).await;
+    assert_eq!(status, 201, "{hostile}");
+    let (_, high) = submit(&gw, &agent, &draft(AGENT, "test.high")).await;
+    let hostile_id = hostile["id"].as_str().unwrap().to_string();
+    let high_id = high["id"].as_str().unwrap().to_string();
+
+    let driver = driver(console.dir());
+    let s = Session::new(&driver, &app_bin(), &[]).await;
+    let rows = s.wait_for("[data-testid=inbox-row]", 2, 60).await;
+    assert_eq!(rows.len(), 2);
+    s.screenshot(&artifacts().join("inbox.png")).await;
+
+    // Most urgent first: the high request above the medium one.
+    assert_eq!(s.attr(&rows[0], "data-id").await.as_deref(), Some(high_id.as_str()));
+
+    // Open the hostile request: its markup is literal text, nothing ran, bidi is flagged.
+    let hostile_row = s.wait_for(&format!("[data-testid=inbox-row][data-id='{hostile_id}']"), 1, 10).await;
+    s.click(&hostile_row[0]).await;
+    s.wait_for("[data-testid=request-detail]", 1, 10).await;
+    let args = s.wait_for("[data-testid=action-args]", 1, 10).await;
+    let text = s.text(&args[0]).await;
+    assert!(text.contains("<img src=x onerror="), "args shown as text: {text}");
+    assert!(text.contains("<script>window.__pwned=2</script>"), "args shown as text: {text}");
+    let ran = s
+        .script(
+            "return [window.__pwned === undefined, document.querySelectorAll('img[src=\"x\"]').length, \
+             Array.from(document.scripts).filter(s => !s.src).length]",
+            json!([]),
+        )
+        .await;
+    assert_eq!(ran, json!([true, 0, 0]), "no injected element exists and nothing ran");
+    assert!(!s.find_all("[data-testid=warning]").await.is_empty(), "bidirectional characters are flagged");
+    s.screenshot(&artifacts().join("request-hostile.png")).await;
+
+    // Deny without a reason is refused and changes nothing.
+    s.click(&s.wait_for("[data-testid=deny-button]", 1, 10).await[0]).await;
+    if let Some(confirm) = s.find_all("[data-testid=confirm-button]").await.first() {
+        s.click(confirm).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(status(&gw, &agent, &hostile_id, 0).await["state"], "pending", "nothing was sent");
+    s.screenshot(&artifacts().join("deny-without-reason.png")).await;
+    s.keys("\u{E00C}").await; // Esc cancels
+
+    // Approve the high request with a reason: the gateway reports it approved with a decision that verifies.
+    let high_row = s.wait_for(&format!("[data-testid=inbox-row][data-id='{high_id}']"), 1, 10).await;
+    s.click(&high_row[0]).await;
+    s.click(&s.wait_for("[data-testid=approve-button]", 1, 10).await[0]).await;
+    let reason = s.wait_for("[data-testid=reason-input]", 1, 10).await;
+    s.type_text(&reason[0], "Change ticket CHG-2211 approved by the data owner").await;
+    // High tier: a first confirm, then the explicit second one.
+    for _ in 0..2 {
+        if let Some(c) = s.find_all("[data-testid=confirm-button]").await.first() {
+            s.click(c).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+    let result = s.wait_for("[data-testid=decision-result]", 1, 20).await;
+    let shown = s.text(&result[0]).await;
+    s.screenshot(&artifacts().join("approved.png")).await;
+    let st = status(&gw, &agent, &high_id, 10).await;
+    assert_eq!(st["state"], "approved", "gateway state; the UI said: {shown}");
+    let decision = st["decisions"][0].as_str().expect("decision");
+    let jwk = console.jwk();
+    protocol_check(decision, &jwk, &gw.ep);
+
+    // History lists the decision.
+    s.click(&s.wait_for("[data-testid=nav-history]", 1, 10).await[0]).await;
+    let rows = s.wait_for("[data-testid=history-row]", 3, 20).await;
+    assert!(rows.len() >= 3);
+    s.screenshot(&artifacts().join("history.png")).await;
+    s.click(&s.wait_for("[data-testid=nav-eps]", 1, 10).await[0]).await;
+    s.wait_for("[data-testid=ep-row]", 1, 10).await;
+    s.screenshot(&artifacts().join("enforcement-points.png")).await;
+    s.click(&s.wait_for("[data-testid=nav-key]", 1, 10).await[0]).await;
+    s.wait_for("[data-testid=key-fingerprint]", 1, 10).await;
+    s.screenshot(&artifacts().join("key.png")).await;
+    s.close().await;
+}
+
+fn protocol_check(token: &str, jwk: &countersign_protocol::Jwk, ep: &str) {
+    let v = countersign_protocol::verify::<countersign_protocol::DecisionClaims>(
+        token,
+        countersign_protocol::TYP_DECISION,
+        &jwk.to_key().expect("key"),
+        &countersign_protocol::Validation::at(now()).audience(ep),
+    )
+    .expect("the decision verifies against the console's key");
+    assert_eq!(v.claims.decision, countersign_protocol::Verdict::Approve);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_mode_shows_live_requests() {
+    let _one = ONE_APP.lock().await;
+    let console = Console::new();
+    let driver = driver(console.dir());
+    let s = Session::new(&driver, &app_bin(), &["--demo"]).await;
+    let rows = s.wait_for("[data-testid=inbox-row]", 3, 60).await;
+    assert!(rows.len() >= 3);
+    s.screenshot(&artifacts().join("demo-inbox.png")).await;
+    s.click(&rows[0]).await;
+    s.wait_for("[data-testid=request-detail]", 1, 10).await;
+    s.screenshot(&artifacts().join("demo-request.png")).await;
+    s.close().await;
+}
