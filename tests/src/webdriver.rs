@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 /// The W3C element key.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecc";
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A running tauri-driver; killed on drop.
 #[derive(Debug)]
@@ -42,6 +42,10 @@ impl Driver {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        // Its own process group, so dropping the driver also ends WebKitWebDriver and the app even
+        // when a test fails before closing its session.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn tauri-driver");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -55,7 +59,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }
@@ -182,17 +189,25 @@ impl Session {
         .await;
     }
 
-    /// Save a PNG screenshot of the window to `path`.
+    /// Save a PNG screenshot of the window to `path` (an artifact, not an assertion: WebKitGTK's
+    /// snapshot under Xvfb occasionally stalls, so a stalled one is retried once, then skipped).
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;
-        let v = self.call(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(v.as_str().unwrap_or_default())
-            .expect("png base64");
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).expect("artifacts dir");
+        for _ in 0..2 {
+            let r = self.http.get(format!("{}/screenshot", self.base)).timeout(Duration::from_secs(15)).send().await;
+            let Ok(r) = r else { continue };
+            let Ok(v) = r.json::<Value>().await else { continue };
+            let Ok(png) = base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap_or_default())
+            else {
+                continue;
+            };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).expect("artifacts dir");
+            }
+            std::fs::write(path, png).expect("write screenshot");
+            return;
         }
-        std::fs::write(path, png).expect("write screenshot");
+        eprintln!("screenshot {} skipped: the web view did not answer", path.display());
     }
 
     /// End the session (closes the app).

@@ -89,56 +89,54 @@ critical_quorum := 2
 
 # ---------------------------------------------------------------------------------------------------------
 # Vocabulary. Tool and operation names are split into lower-case words on . _ - / : and spaces, so
-# "payments.pay_invoice" is {"payments", "pay", "invoice"}.
+# "payments.pay_invoice" is {"payments", "pay", "invoice"}. An action "mentions" a vocabulary entry when one
+# of its words is in that entry's set.
+#
+# The lists are kept in one object (rather than one rule each) on purpose: the engine evaluates every rule
+# afresh for each request, and one object costs a single rule evaluation instead of fifteen.
 # ---------------------------------------------------------------------------------------------------------
 
-read_verbs := {
-	"get", "read", "list", "search", "query", "fetch", "describe", "view", "lookup", "find", "show",
-	"retrieve", "select", "count", "inspect", "status",
+vocabulary := {
+	"read": {
+		"get", "read", "list", "search", "query", "fetch", "describe", "view", "lookup", "find", "show",
+		"retrieve", "select", "count", "inspect", "status",
+	},
+	# A word from this list makes an action a change even if it also carries a read verb.
+	"write": {
+		"create", "update", "delete", "remove", "put", "post", "patch", "write", "set", "send", "reply",
+		"forward", "insert", "drop", "alter", "truncate", "rotate", "revoke", "grant", "assign", "deploy",
+		"export", "upload", "pay", "transfer", "refund", "erase", "purge", "destroy", "publish", "sync", "share",
+		"merge", "apply", "execute", "exec", "migrate", "disable", "enable",
+	},
+	"money": {
+		"pay", "payout", "payouts", "transfer", "transfers", "wire", "disburse", "disbursement", "remit",
+		"remittance",
+	},
+	"payment": {"payment", "payments"},
+	"refund": {"refund", "refunds"},
+	"secret": {
+		"secret", "secrets", "vault", "kms", "credential", "credentials", "password", "passwords", "apikey",
+		"certificate", "certificates", "cert", "certs",
+	},
+	"schema": {"migrate", "migration", "migrations", "truncate", "ddl"},
+	# A schema verb counts only together with a schema object ("drop" alone could be anything).
+	"schema_verb": {"drop", "alter"},
+	"schema_object": {"table", "tables", "column", "columns", "schema", "database", "index", "collection"},
+	"iam": {
+		"iam", "role", "roles", "rolebinding", "rolebindings", "permission", "permissions", "privilege",
+		"privileges", "acl",
+	},
+	"deploy": {"deploy", "deployment", "rollout", "release", "promote"},
+	"export": {"export", "upload", "share", "sync", "dump", "push", "copy", "replicate"},
+	"mail": {"mail", "email", "gmail", "smtp", "outlook", "exchange", "sendgrid"},
+	"mail_verb": {"send", "reply", "forward"},
 }
 
-# A word from this list makes an action a change even if it also carries a read verb.
-write_verbs := {
-	"create", "update", "delete", "remove", "put", "post", "patch", "write", "set", "send", "reply",
-	"forward", "insert", "drop", "alter", "truncate", "rotate", "revoke", "grant", "assign", "deploy",
-	"export", "upload", "pay", "transfer", "refund", "erase", "purge", "destroy", "publish", "sync", "share",
-	"merge", "apply", "execute", "exec", "migrate", "disable", "enable",
-}
-
-money_verbs := {
-	"pay", "payout", "payouts", "transfer", "transfers", "wire", "disburse", "disbursement", "remit",
-	"remittance",
-}
-
-refund_words := {"refund", "refunds"}
-
-secret_words := {
-	"secret", "secrets", "vault", "kms", "credential", "credentials", "password", "passwords", "apikey",
-	"certificate", "certificates", "cert", "certs",
-}
-
-schema_words := {"migrate", "migration", "migrations", "truncate", "ddl"}
-
-schema_verbs := {"drop", "alter"}
-
-schema_objects := {"table", "tables", "column", "columns", "schema", "database", "index", "collection"}
-
-iam_words := {
-	"iam", "role", "roles", "rolebinding", "rolebindings", "permission", "permissions", "privilege",
-	"privileges", "acl",
-}
-
+# Role values that make a grant administrative (matched as substrings: "roles/owner" is an owner role).
 admin_markers := {"admin", "owner", "root", "superuser", "*"}
 
+# Argument names that hold roles or permissions.
 role_keys := {"role", "roles", "permission", "permissions", "group", "groups"}
-
-deploy_words := {"deploy", "deployment", "rollout", "release", "promote"}
-
-export_verbs := {"export", "upload", "share", "sync", "dump", "push", "copy", "replicate"}
-
-mail_words := {"mail", "email", "gmail", "smtp", "outlook", "exchange", "sendgrid"}
-
-mail_verbs := {"send", "reply", "forward"}
 
 # Argument names that hold where data goes.
 destination_keys := {
@@ -239,25 +237,22 @@ denials contains {
 	"reason": "Restricted data may only leave the company for an approved processor; this destination is external and not approved.",
 } if {
 	effective_rank == class_rank.restricted
-	some a in input.actions
-	is_export(a)
-	unapproved_external(a)
+	count(unapproved_exports) > 0
 }
 
 # ---------------------------------------------------------------------------------------------------------
 # Findings. Each is finding(rank, approvals, id, reason) with rank 1 low, 2 medium, 3 high, 4 critical.
 # Findings that apply in every environment come first: data leaving, look-alike names, mail in a person's name.
+#
+# The rules below do not inspect actions themselves: they test the sets of action positions computed once
+# per request under "What each action does" (payments, refunds, exports, ...). A finding is the same
+# whichever action triggered it, so most rules only ask whether such an action exists.
 # ---------------------------------------------------------------------------------------------------------
 
-# Look-alike names: a Cyrillic "р" in "рayments" renders like "payments" but is another tool.
+# Look-alike names: a Cyrillic "р" in "рayments" renders like "payments" but is another tool. All tool,
+# operation and system names are checked in one go (a concatenation is plain exactly when every name is).
 findings contains finding(4, critical_quorum, "lookalike-name", lookalike_reason) if {
-	some a in input.actions
-	some name in action_names(a)
-	not plain_name(name)
-}
-
-findings contains finding(4, critical_quorum, "lookalike-name", lookalike_reason) if {
-	not plain_name(input.target.system)
+	not plain_name(concat("", array.concat([input.target.system], action_names)))
 }
 
 lookalike_reason := concat(" ", [
@@ -269,9 +264,7 @@ lookalike_reason := concat(" ", [
 # (restricted data there is denied above; this also covers confidential data and personal data).
 findings contains f if {
 	effective_rank >= class_rank.confidential
-	some a in input.actions
-	is_export(a)
-	unapproved_external(a)
+	count(unapproved_exports) > 0
 	f := finding(4, critical_quorum, "sensitive-export-external", sprintf(
 		"The agent wants to send %s data to a destination outside the company that is not an approved processor; two approvers must agree that it may leave.",
 		[effective_class]
@@ -281,10 +274,7 @@ findings contains f if {
 # To an approved processor: high, or critical for restricted data.
 findings contains f if {
 	effective_rank >= class_rank.confidential
-	some a in input.actions
-	is_export(a)
-	external_destination(a)
-	not unapproved_external(a)
+	count(external_exports - unapproved_exports) > 0
 	[rank, approvals] := processor_risk
 	f := finding(rank, approvals, "sensitive-export-processor", sprintf(
 		"The agent wants to send %s data to an approved external processor; an approver confirms that this transfer is expected.",
@@ -300,8 +290,7 @@ processor_risk := [4, critical_quorum] if {
 # recipients will believe the person wrote it. Medium, or high when the data is confidential or above.
 findings contains f if {
 	count(input.identity.on_behalf_of) > 0
-	some a in input.actions
-	is_mail_send(a)
+	count(mail_sends) > 0
 	f := finding(mail_rank, 1, "mail-on-behalf", sprintf(
 		"The agent will send e-mail in the name of %s; the recipients will believe it comes from them.",
 		[input.identity.on_behalf_of[0].display]
@@ -318,17 +307,13 @@ mail_rank := 3 if {
 
 findings contains finding(4, critical_quorum, "payment", reason) if {
 	production
-	some a in input.actions
-	is_payment(a)
+	count(payments) > 0
 	reason := "The agent wants to move money out of the company; payments in production need two approvers."
 }
 
 findings contains finding(3, 1, "refund", reason) if {
 	production
-	some a in input.actions
-	not is_read(a)
-	has_any(a, refund_words)
-	not is_payment(a)
+	count(refunds) > 0
 	reason := concat(" ", [
 		"The agent wants to refund a payment; the money returns to the original card and cannot be recalled,",
 		"so an approver confirms the amount and the customer.",
@@ -337,8 +322,7 @@ findings contains finding(3, 1, "refund", reason) if {
 
 findings contains finding(4, critical_quorum, "secret-change", reason) if {
 	production
-	some a in input.actions
-	is_secret_change(a)
+	count(secret_changes) > 0
 	reason := concat(" ", [
 		"The agent wants to change or delete a production secret; a wrong rotation can take services down",
 		"or leak access, so two approvers must agree.",
@@ -347,8 +331,7 @@ findings contains finding(4, critical_quorum, "secret-change", reason) if {
 
 findings contains finding(4, critical_quorum, "schema-change", reason) if {
 	production
-	some a in input.actions
-	is_schema_change(a)
+	count(schema_changes) > 0
 	reason := concat(" ", [
 		"The agent wants to change the schema of a production database (drop, alter, truncate or migrate);",
 		"data can be lost for good, so two approvers must agree.",
@@ -357,26 +340,22 @@ findings contains finding(4, critical_quorum, "schema-change", reason) if {
 
 findings contains finding(4, critical_quorum, "iam-admin-grant", reason) if {
 	production
-	some a in input.actions
-	is_iam_change(a)
-	grants_admin(a)
+	some i in iam_changes
+	grants_admin(input.actions[i])
 	reason := "The agent wants to grant an administrative or owner role in production; two approvers must agree to widen privileges this far."
 }
 
 # Separation of duties: any other change of roles or permissions is high with two approvers.
 findings contains finding(3, 2, "iam-change", reason) if {
 	production
-	some a in input.actions
-	is_iam_change(a)
+	count(iam_changes) > 0
 	reason := "The agent wants to change who may do what in production (roles or permissions); two approvers must agree."
 }
 
 findings contains finding(rank, 1, "production-deploy", reason) if {
 	production
-	some a in input.actions
-	not is_read(a)
-	has_any(a, deploy_words)
-	[rank, reason] := deploy_risk(a)
+	some i in deploys
+	[rank, reason] := deploy_risk(input.actions[i])
 }
 
 deploy_risk(a) := [2, "The agent wants to deploy to production; every customer will run the new version, so an approver confirms the release."] if {
@@ -391,19 +370,19 @@ deploy_risk(a) := [2, "The agent wants to deploy to production; every customer w
 #   irreversible       medium            high           high
 findings contains finding(rank, 1, id, reason) if {
 	production
-	some a in input.actions
-	[rank, id, reason] := baseline(a)
+	some i, a in input.actions
+	[rank, id, reason] := baseline(i, a)
 	rank > 0
 }
 
-baseline(a) := [0, "", ""] if {
-	is_read(a)
+baseline(i, a) := [0, "", ""] if {
+	i in reads
 	effective_rank <= class_rank.internal
 } else := [2, "confidential-read", "The agent wants to read confidential data in production; an approver confirms that the purpose justifies the access."] if {
-	is_read(a)
+	i in reads
 	effective_rank == class_rank.confidential
 } else := [3, "restricted-read", "The agent wants to read restricted data in production (regulated, financial, personnel or secret records); an approver confirms that the purpose justifies the access."] if {
-	is_read(a)
+	i in reads
 } else := [1, "reversible-change", sprintf("The agent wants to change %s data in production; the change can be undone, but a person should see it first.", [effective_class])] if {
 	a.reversible
 	effective_rank <= class_rank.internal
@@ -428,6 +407,155 @@ findings contains f if {
 		"The action cannot be undone, even though it runs in %s; a person should confirm it.",
 		[environment]
 	))
+}
+
+# ---------------------------------------------------------------------------------------------------------
+# What each action does.
+#
+# Each set below holds positions (indexes into input.actions) of the actions of one kind. They are complete
+# rules, so the engine computes each at most once per request, and only when a rule above asks for it
+# (outside production, for instance, payments are never looked at). The words of every tool and operation
+# name, and the SQL words of every action, are likewise computed once, in action_words and action_sql.
+# ---------------------------------------------------------------------------------------------------------
+
+# Words of each action's tool and operation name, by position: lower case, split on . _ - / : and spaces.
+action_words := [{w |
+	some name in [a.tool, object.get(a, "operation", "")]
+	some w in split(replace(replace(replace(replace(replace(lower(name), "_", "."), "-", "."), "/", "."), ":", "."), " ", "."), ".")
+	w != ""
+} |
+	some a in input.actions
+]
+
+# Upper-case words of the SQL in each action's SQL-like arguments, by position (empty for most actions).
+action_sql := [{w |
+	some k, v in a.args
+	k in sql_keys
+	is_string(v)
+	some w in split(sql_normalise(v), " ")
+	w != ""
+} |
+	some a in input.actions
+]
+
+# All tool and operation names, for the look-alike check.
+action_names := [name | some a in input.actions; some name in [a.tool, object.get(a, "operation", "")]]
+
+# Below, "count(action_words[i] & vocabulary.x) > 0" reads "action i mentions a word of vocabulary x".
+# (Written out rather than as a helper function: a function call costs more than the test itself.)
+
+# Reads: reversible, named as a read, named as nothing else, and any SQL in them changes nothing.
+reads contains i if {
+	some i, a in input.actions
+	a.reversible
+	count(action_words[i] & vocabulary.read) > 0
+	count(action_words[i] & vocabulary.write) == 0
+	count(action_sql[i] & sql_mutations) == 0
+}
+
+# Everything that is not a read.
+changes := {i | some i, _ in input.actions} - reads
+
+payments contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.money) > 0
+}
+
+# "payments.create" is a payment; "payments.refund" is a refund.
+payments contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.payment) > 0
+	count(action_words[i] & vocabulary.refund) == 0
+}
+
+refunds contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.refund) > 0
+	not i in payments
+}
+
+secret_changes contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.secret) > 0
+}
+
+# Any change at all when the request touches secrets.
+secret_changes contains i if {
+	"secrets" in categories
+	some i in changes
+}
+
+schema_changes contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.schema) > 0
+}
+
+schema_changes contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.schema_verb) > 0
+	count(action_words[i] & vocabulary.schema_object) > 0
+}
+
+# SQL that truncates, or drops or alters a table, schema, ..., read or not.
+schema_changes contains i if {
+	some i, sql in action_sql
+	"TRUNCATE" in sql
+}
+
+schema_changes contains i if {
+	some i, sql in action_sql
+	count(sql & {"DROP", "ALTER"}) > 0
+	count(sql & sql_schema_objects) > 0
+}
+
+iam_changes contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.iam) > 0
+}
+
+deploys contains i if {
+	some i in changes
+	count(action_words[i] & vocabulary.deploy) > 0
+}
+
+mail_sends contains i if {
+	some i, _ in input.actions
+	count(action_words[i] & vocabulary.mail) > 0
+	count(action_words[i] & vocabulary.mail_verb) > 0
+}
+
+exports contains i if {
+	some i, _ in input.actions
+	count(action_words[i] & vocabulary.export) > 0
+}
+
+# Exports to a destination outside the company (or flagged external).
+external_exports contains i if {
+	some i in exports
+	some d in destinations(input.actions[i])
+	not internal_host(host_of(d))
+}
+
+external_exports contains i if {
+	some i in exports
+	input.actions[i].args.external == true
+}
+
+# Exports outside the company and not to an approved processor (or flagged external with no destination we
+# could check).
+unapproved_exports contains i if {
+	some i in exports
+	some d in destinations(input.actions[i])
+	h := host_of(d)
+	not internal_host(h)
+	not h in approved_processors
+}
+
+unapproved_exports contains i if {
+	some i in exports
+	a := input.actions[i]
+	a.args.external == true
+	count(destinations(a)) == 0
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -485,101 +613,10 @@ system := lower(trim_space(input.target.system))
 
 effective_class := class_names[effective_rank]
 
-# Words of a name: lower case, split on . _ - / : and spaces.
-words(s) := {w |
-	some w in split(replace(replace(replace(replace(replace(lower(s), "_", "."), "-", "."), "/", "."), ":", "."), " ", "."), ".")
-	w != ""
-}
-
-action_names(a) := [a.tool, object.get(a, "operation", "")]
-
-action_words(a) := words(a.tool) | words(object.get(a, "operation", ""))
-
-has_any(a, vocabulary) if {
-	some w in action_words(a)
-	w in vocabulary
-}
-
 # Only plain ASCII letters, digits and . _ - / : (trim removes them all from a plain name).
 plain_name(s) if trim(lower(s), "abcdefghijklmnopqrstuvwxyz0123456789._-/:") == ""
 
-# Reads: named as one, named as nothing else, reversible, and any SQL in them changes nothing.
-# Computed once per request (SQL can be long), then looked up.
-reads contains a if {
-	some a in input.actions
-	a.reversible
-	has_any(a, read_verbs)
-	not has_any(a, write_verbs)
-	not mutating_sql(a)
-}
-
-is_read(a) if a in reads
-
-# SQL in the arguments, upper case, split into words.
-sql_words(a) := {w |
-	some k, v in a.args
-	k in sql_keys
-	is_string(v)
-	some w in split(sql_normalise(v), " ")
-	w != ""
-}
-
 sql_normalise(v) := upper(replace(replace(replace(replace(replace(replace(replace(v, "\n", " "), "\t", " "), "\r", " "), "(", " "), ")", " "), ",", " "), ";", " "))
-
-mutating_sql(a) if {
-	some w in sql_words(a)
-	w in sql_mutations
-}
-
-is_payment(a) if {
-	not is_read(a)
-	has_any(a, money_verbs)
-}
-
-# "payments.create" is a payment; "payments.refund" is a refund.
-is_payment(a) if {
-	not is_read(a)
-	has_any(a, {"payment", "payments"})
-	not has_any(a, refund_words)
-}
-
-is_secret_change(a) if {
-	not is_read(a)
-	has_any(a, secret_words)
-}
-
-is_secret_change(a) if {
-	not is_read(a)
-	"secrets" in categories
-}
-
-is_schema_change(a) if {
-	not is_read(a)
-	has_any(a, schema_words)
-}
-
-is_schema_change(a) if {
-	not is_read(a)
-	has_any(a, schema_verbs)
-	has_any(a, schema_objects)
-}
-
-is_schema_change(a) if {
-	"TRUNCATE" in sql_words(a)
-}
-
-is_schema_change(a) if {
-	sql := sql_words(a)
-	some verb in {"DROP", "ALTER"}
-	verb in sql
-	some thing in sql_schema_objects
-	thing in sql
-}
-
-is_iam_change(a) if {
-	not is_read(a)
-	has_any(a, iam_words)
-}
 
 grants_admin(a) if {
 	some role in role_values(a)
@@ -595,13 +632,6 @@ role_values(a) := {lower(v) | some k, v in a.args; k in role_keys; is_string(v)}
 	some r in v
 	is_string(r)
 }
-
-is_mail_send(a) if {
-	has_any(a, mail_words)
-	has_any(a, mail_verbs)
-}
-
-is_export(a) if has_any(a, export_verbs)
 
 # Where an action sends data, from its destination-like arguments.
 destinations(a) := {lower(trim_space(v)) |
@@ -627,24 +657,4 @@ internal_host(h) if h in internal_domains
 internal_host(h) if {
 	some d in internal_domains
 	endswith(h, concat("", [".", d]))
-}
-
-external_destination(a) if {
-	some d in destinations(a)
-	not internal_host(host_of(d))
-}
-
-external_destination(a) if a.args.external == true
-
-# External and not an approved processor (or flagged external with no destination we could check).
-unapproved_external(a) if {
-	some d in destinations(a)
-	h := host_of(d)
-	not internal_host(h)
-	not h in approved_processors
-}
-
-unapproved_external(a) if {
-	a.args.external == true
-	count(destinations(a)) == 0
 }
