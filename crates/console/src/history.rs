@@ -165,21 +165,32 @@ fn fts_query(text: &str) -> String {
 impl Console {
     /// History rows matching `filter`, newest first.
     pub async fn history(&self, filter: &Filter) -> Result<Vec<Row>> {
-        let mut q = sqlx::QueryBuilder::new("SELECT * FROM history WHERE 1 = 1");
+        // With a search, FTS5 drives the query in rowid (= seq) order, so "newest N" stops early.
+        let search = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty());
+        let mut q = match &search {
+            Some(text) => {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT h.* FROM history_fts f JOIN history h ON h.seq = f.rowid WHERE history_fts MATCH ",
+                );
+                q.push_bind(text.clone());
+                q
+            }
+            None => sqlx::QueryBuilder::new("SELECT h.* FROM history h WHERE 1 = 1"),
+        };
         if let Some(s) = filter.since {
-            q.push(" AND at >= ").push_bind(s);
+            q.push(" AND h.at >= ").push_bind(s);
         }
         if let Some(u) = filter.until {
-            q.push(" AND at < ").push_bind(u);
+            q.push(" AND h.at < ").push_bind(u);
         }
         if let Some(ep) = &filter.ep {
-            q.push(" AND ep = ").push_bind(ep.clone());
+            q.push(" AND h.ep = ").push_bind(ep.clone());
         }
         if let Some(kind) = &filter.kind {
-            q.push(" AND kind = ").push_bind(kind.clone());
+            q.push(" AND h.kind = ").push_bind(kind.clone());
         }
         let received =
-            " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+            " AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
         if let Some(who) = &filter.identity {
             q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
             q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
@@ -193,15 +204,12 @@ impl Console {
             q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
         }
         if let Some(verdict) = &filter.decision {
-            q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+            q.push(
+                " AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ",
+            );
             q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
         }
-        if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
-            q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
-                .push_bind(text)
-                .push(")");
-        }
-        q.push(" ORDER BY seq DESC");
+        q.push(if search.is_some() { " ORDER BY f.rowid DESC" } else { " ORDER BY h.seq DESC" });
         if let Some(limit) = filter.limit {
             q.push(" LIMIT ").push_bind(limit);
         }
