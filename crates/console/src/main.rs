@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use countersign_console::display::visible;
 use countersign_console::history::{Filter, Row};
 use countersign_console::requests::RequestView;
-use countersign_console::sync::Delivery;
+use countersign_console::sync::{Delivery, WatchEvent};
 use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, Profile, Result};
 use countersign_protocol::{jwk::fingerprint, Verdict};
 use serde_json::Value;
@@ -332,7 +332,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     let line = if json {
                         serde_json::to_string(&event).unwrap_or_default()
                     } else {
-                        format!("{event:?}")
+                        describe(&event)
                     };
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
@@ -413,6 +413,18 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
         Delivery::Refused { .. } => ExitCode::from(4),
         Delivery::Queued { .. } => ExitCode::from(6),
     })
+}
+
+fn describe(event: &WatchEvent) -> String {
+    match event {
+        WatchEvent::Connected { ep } => format!("{ep}: connected"),
+        WatchEvent::Request { ep, id } => format!("{ep}: new request {id} (countersign show {id})"),
+        WatchEvent::Rejected { ep, reason } => format!("{ep}: REJECTED a request: {}", visible(reason).0),
+        WatchEvent::Resolved { ep, id, state } => format!("{ep}: {id} is {state}"),
+        WatchEvent::Disconnected { ep, error, retry_ms } => {
+            format!("{ep}: disconnected ({}); retrying in {retry_ms} ms", visible(error).0)
+        }
+    }
 }
 
 fn text(v: &Value) -> String {

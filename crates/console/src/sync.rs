@@ -347,7 +347,16 @@ impl Console {
                 self.apply_state(&ep.ep, &request_id, state).await?;
             }
             Delivery::Refused { status: 410, .. } => {
-                self.apply_state(&ep.ep, &request_id, "expired").await?;
+                // 410 also answers a decision that itself expired before delivery (the request may
+                // still be pending): only the request's own expiry makes it expired here.
+                let exp: Option<i64> = sqlx::query_scalar("SELECT exp FROM requests WHERE ep = ? AND id = ?")
+                    .bind(&ep.ep)
+                    .bind(&request_id)
+                    .fetch_optional(self.db())
+                    .await?;
+                if exp.is_some_and(|exp| exp <= now()) {
+                    self.apply_state(&ep.ep, &request_id, "expired").await?;
+                }
             }
             _ => {}
         }
