@@ -156,6 +156,7 @@ impl Console {
         tx.commit().await?;
 
         let delivery = self.deliver_one(&ep, &claims.jti, &auth).await?;
+        self.checkpoint(false).await?;
         Ok(DecisionOutcome { jti: claims.jti, token, delivery })
     }
 }

@@ -239,12 +239,15 @@ impl Console {
     /// so history signed with it stays verifiable. The new key must be enrolled with each
     /// enforcement point before its decisions are accepted.
     pub async fn rotate_key(&self) -> Result<KeyInfo> {
-        // Fails clearly when the keyring is locked, before anything changes.
+        // Fails clearly when the keyring is locked, before anything changes; the old key signs
+        // the history so far, the new one signs right after the rotation.
         self.keyring_get().await?;
+        self.checkpoint(true).await?;
         let fresh = protocol::generate_key();
         self.keyring_set(&fresh).await?;
         let key = LoadedKey { seed: Sensitive::new(fresh.to_bytes()) };
         self.record_key(&key, Some("key rotated")).await?;
+        self.checkpoint(true).await?;
         self.key_info(&key.kid()).await
     }
 }

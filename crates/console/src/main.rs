@@ -63,6 +63,7 @@ enum Command {
     /// Everything about one request.
     Show {
         /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON.
         #[arg(long)]
@@ -71,9 +72,10 @@ enum Command {
     /// Approve a request.
     Approve {
         /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Why (required for high and critical requests).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
         /// Narrow the grant's lifetime, in seconds.
         #[arg(long)]
@@ -90,10 +92,11 @@ enum Command {
     },
     /// Deny a request.
     Deny {
-        /// Why (required).
+        /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Why (required).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
         /// Print JSON.
         #[arg(long)]
@@ -124,7 +127,7 @@ enum EpCmd {
         /// Base URL, e.g. https://gateway.example.
         url: String,
         /// The key id you expect (compare the fingerprint out of band).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         trust: Option<String>,
     },
     /// Pinned enforcement points and their connection state.
@@ -136,6 +139,7 @@ enum EpCmd {
     /// Unpin an enforcement point (its history stays).
     Remove {
         /// Its `ep` id or URL.
+        #[arg(allow_hyphen_values = true)]
         ep: String,
     },
 }
@@ -194,8 +198,10 @@ enum HistoryCmd {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
     },
-    /// Check the hash chain: exit 0 when intact, 5 naming the first bad row.
+    /// Check the hash chain and the signed checkpoints: exit 0 when intact, 5 naming the first bad row.
     Verify,
+    /// Sign a checkpoint over the current head now (they are also made every 100 rows).
+    Checkpoint,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -505,6 +511,10 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
             let n = console.verify_history().await?;
             out!("history intact: {n} rows");
         }
+        Some(HistoryCmd::Checkpoint) => match console.checkpoint(true).await? {
+            Some(seq) => out!("checkpoint signed at row {seq}"),
+            None => out!("nothing new to sign"),
+        },
         Some(HistoryCmd::Export { format }) => {
             let mut rows = console.history(&Filter::default()).await?;
             rows.reverse();

@@ -195,6 +195,7 @@ impl Console {
             }
             reports.push(report);
         }
+        self.checkpoint(false).await?;
         Ok(reports)
     }
 
@@ -433,6 +434,7 @@ impl Console {
                     let Some(next) = next else { return Ok(()) };
                     let event = next.map_err(|e| ConsoleError::network(&url, e))?;
                     self.handle_event(ep, &event.event, &event.data, on_event).await?;
+                    self.checkpoint(false).await?;
                     if !event.id.is_empty() {
                         sqlx::query("UPDATE eps SET last_event_id = ? WHERE ep = ?")
                             .bind(&event.id)
