@@ -296,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
         }
         report(name, &mut samples);
     }
+    hist.checkpoint(true).await?;
     let t0 = Instant::now();
     let n_rows = hist.verify_history().await?;
     println!("{:<44} {n_rows} rows in {:.1} s", "history verify", t0.elapsed().as_secs_f64());

@@ -228,12 +228,9 @@ impl Console {
     /// `force` or when [`CHECKPOINT_EVERY`] rows were added since the last one. A chain rewritten
     /// by someone without the key no longer matches its checkpoints. The row number when one was added.
     pub async fn checkpoint(&self, force: bool) -> Result<Option<i64>> {
-        let head = || async {
-            sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(self.db())
-                .await
-        };
-        let Some((upto, hash)) = head().await? else { return Ok(None) };
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM history").fetch_one(self.db()).await?;
+        let Some(upto) = head else { return Ok(None) };
         let last: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM history WHERE kind = 'checkpoint'")
                 .fetch_one(self.db())
@@ -241,20 +238,17 @@ impl Console {
         if upto == last || (!force && upto - last < CHECKPOINT_EVERY) {
             return Ok(None);
         }
+        // Load the key first (creating it may append a row), then sign the head as it is now.
         let key = self.signing_key().await?;
         let kid = key.kid();
+        let mut tx = self.write_tx().await?;
+        let (upto, hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
+                .fetch_one(&mut *tx)
+                .await?;
         let message = checkpoint_message(&self.profile().id, upto, &hash);
         let sig = key.with(|k| hex(&ed25519_dalek::Signer::sign(k, message.as_bytes()).to_bytes()));
         drop(key);
-        let mut tx = self.db().begin().await?;
-        let now_head: Option<(i64, String)> =
-            sqlx::query_as("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        if now_head != Some((upto, hash.clone())) {
-            // Another writer appended meanwhile; the next call covers it.
-            return Ok(None);
-        }
         let detail = json!({"upto": upto, "head": hash, "kid": kid, "sig": sig});
         let seq = append(&mut tx, crate::now(), "checkpoint", None, None, &detail).await?;
         tx.commit().await?;

@@ -176,12 +176,13 @@ impl Console {
     /// Make sure the database lists `key` as the active public key (retiring any other), and log it.
     async fn record_key(&self, key: &LoadedKey, event: Option<&str>) -> Result<()> {
         let kid = key.kid();
-        let mut tx = self.db().begin().await?;
-        let known: Option<Option<i64>> = sqlx::query_scalar("SELECT retired_at FROM keys WHERE kid = ?")
-            .bind(&kid)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known == Some(None) {
+        let active = "SELECT COUNT(*) FROM keys WHERE kid = ? AND retired_at IS NULL";
+        // The common case (the key is already the active one) takes no write lock.
+        if sqlx::query_scalar::<_, i64>(active).bind(&kid).fetch_one(self.db()).await? > 0 {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        if sqlx::query_scalar::<_, i64>(active).bind(&kid).fetch_one(&mut *tx).await? > 0 {
             return Ok(());
         }
         let t = now();

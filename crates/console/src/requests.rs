@@ -131,7 +131,7 @@ impl Console {
         }
         let digest = protocol::request_digest(&v.raw)?;
         let claims = serde_json::to_string(&v.raw).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -167,7 +167,7 @@ impl Console {
 
     async fn reject(&self, ep: &Ep, id: Option<&str>, jwt: &str, reason: &str) -> Result<Ingested> {
         let digest = hex(&Sha256::digest(jwt.as_bytes()));
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let fresh = sqlx::query("INSERT INTO rejected (ep, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(&ep.ep)
             .bind(&digest)
@@ -188,7 +188,7 @@ impl Console {
         if !TERMINAL.contains(&state) {
             return Ok(false);
         }
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let moved =
             sqlx::query("UPDATE requests SET state = ? WHERE ep = ? AND id = ? AND state = 'pending'")
                 .bind(state)

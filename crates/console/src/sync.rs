@@ -299,7 +299,7 @@ impl Console {
             Err(e) => return Err(e),
         };
         let t = now();
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         match &delivery {
             Delivery::Accepted { answer, .. } | Delivery::Refused { answer, .. } => {
                 let (outcome, kind) = match &delivery {
