@@ -141,6 +141,9 @@ enum EpCmd {
         /// Its `ep` id or URL.
         #[arg(allow_hyphen_values = true)]
         ep: String,
+        /// Remove even when decisions for it are not delivered yet (they are dropped).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -306,8 +309,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Ep(EpCmd::Remove { ep }) => {
-            let ep = console.remove_ep(&ep).await?;
+        Command::Ep(EpCmd::Remove { ep, force }) => {
+            let ep = console.remove_ep(&ep, force).await?;
             out!("removed {} ({})", ep.ep, ep.url);
         }
         Command::Sync { json } => {
