@@ -36,7 +36,8 @@ pub async fn start(console: &Console, profile: &Path) -> anyhow::Result<String> 
     let gateway_kid = running.app.jwks().keys[0].thumbprint();
     // Each run listens on a new port: replace an earlier demo pin of the same gateway.
     if console.ep(&running.app.ep).await.is_ok() {
-        console.remove_ep(&running.app.ep).await?;
+        // The earlier demo gateway process is gone: its undelivered decisions cannot be delivered.
+        console.remove_ep(&running.app.ep, true).await?;
     }
     console.add_ep(&url, &gateway_kid).await?;
     tracing::info!(%url, ep = %running.app.ep, "demo gateway running");

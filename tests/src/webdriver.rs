@@ -194,10 +194,16 @@ impl Session {
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;
         for _ in 0..2 {
-            let r = self.http.get(format!("{}/screenshot", self.base)).timeout(Duration::from_secs(15)).send().await;
+            let r = self
+                .http
+                .get(format!("{}/screenshot", self.base))
+                .timeout(Duration::from_secs(15))
+                .send()
+                .await;
             let Ok(r) = r else { continue };
             let Ok(v) = r.json::<Value>().await else { continue };
-            let Ok(png) = base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap_or_default())
+            let Ok(png) =
+                base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap_or_default())
             else {
                 continue;
             };

@@ -341,6 +341,12 @@ async fn decision_made_while_the_gateway_is_down_is_delivered_on_sync() {
     proxy.set(ProxyMode::Refuse);
     let r = console.fails(&["approve", &id], 6);
     assert!(r.stdout.contains("decided, not delivered"), "{}", r.stdout);
+    let r = console.fails(&["ep", "remove", &gw.ep], 4);
+    assert!(
+        r.stderr.contains("not delivered"),
+        "an undelivered decision is not dropped silently: {}",
+        r.stderr
+    );
     assert_eq!(console.json(&["show", &id])["state"], "decided, not delivered");
     console.fails(&["approve", &id], 4);
     let report = console.run(&["sync", "--json"]);

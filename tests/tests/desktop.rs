@@ -108,7 +108,8 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     }
     let st = status(&gw, &agent, &high_id, 15).await;
     // The result shows right away: the result box, or the request's own decided state once it refreshed.
-    let shown = s.script("return document.body.innerText", json!([])).await.as_str().unwrap_or_default().to_string();
+    let shown =
+        s.script("return document.body.innerText", json!([])).await.as_str().unwrap_or_default().to_string();
     assert!(shown.contains("delivered") || shown.contains("Delivered"), "the UI shows the delivery: {shown}");
     s.screenshot(&artifacts().join("approved.png")).await;
     assert_eq!(st["state"], "approved", "gateway state; the UI said: {shown}");

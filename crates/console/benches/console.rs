@@ -158,6 +158,13 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let p99_console = report("decision round trip (console)", &mut decided);
+    let mut reads = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        console.key().await?;
+        reads.push(t0.elapsed());
+    }
+    report("  of which: one keyring read (Secret Service)", &mut reads);
 
     let base_key = protocol::generate_key();
     let base_jwk = protocol::Jwk::from_key(&base_key.verifying_key());
@@ -289,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
         }
         report(name, &mut samples);
     }
+    hist.checkpoint(true).await?;
     let t0 = Instant::now();
     let n_rows = hist.verify_history().await?;
     println!("{:<44} {n_rows} rows in {:.1} s", "history verify", t0.elapsed().as_secs_f64());

@@ -131,7 +131,7 @@ impl Console {
             Verdict::Deny => "deny",
         };
 
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO decisions (jti, ep, request_id, kid, verdict, reason, token, signed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -156,6 +156,7 @@ impl Console {
         tx.commit().await?;
 
         let delivery = self.deliver_one(&ep, &claims.jti, &auth).await?;
+        self.checkpoint(false).await?;
         Ok(DecisionOutcome { jti: claims.jti, token, delivery })
     }
 }

@@ -164,9 +164,21 @@ impl Console {
         Ok(sqlx::query_as::<_, Ep>("SELECT * FROM eps ORDER BY added_at, ep").fetch_all(self.db()).await?)
     }
 
-    /// Unpin an enforcement point; its requests and undelivered decisions go with it (the history stays).
-    pub async fn remove_ep(&self, ep_or_url: &str) -> Result<Ep> {
+    /// Unpin an enforcement point; its requests go with it (the history stays). Refuses while
+    /// decisions for it are still undelivered, unless `force` (then they are dropped).
+    pub async fn remove_ep(&self, ep_or_url: &str, force: bool) -> Result<Ep> {
         let ep = self.ep(ep_or_url).await?;
+        let queued: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM outbox JOIN decisions USING (jti) WHERE ep = ?")
+                .bind(&ep.ep)
+                .fetch_one(self.db())
+                .await?;
+        if queued > 0 && !force {
+            return Err(ConsoleError::Refused(format!(
+                "{queued} decision(s) for {} are not delivered yet: run `countersign sync`, or remove with --force",
+                ep.ep
+            )));
+        }
         sqlx::query("DELETE FROM eps WHERE ep = ?").bind(&ep.ep).execute(self.db()).await?;
         Ok(ep)
     }

@@ -13,6 +13,14 @@ use sqlx::{SqliteConnection, SqlitePool};
 use crate::profile::hex;
 use crate::{Console, ConsoleError, Result};
 
+/// Rows appended between two signed checkpoints (at most; a checkpoint is due after this many).
+pub const CHECKPOINT_EVERY: i64 = 100;
+
+/// What a checkpoint signs: the profile and the chain head it covers.
+fn checkpoint_message(profile: &str, upto: i64, head: &str) -> String {
+    format!("countersign-history-checkpoint/v1\n{profile}\n{upto}\n{head}")
+}
+
 /// `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -164,21 +172,35 @@ fn fts_query(text: &str) -> String {
     text.split_whitespace().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" ")
 }
 
-/// The WHERE conditions of `filter`, appended to a query that already says `WHERE 1 = 1`.
-fn push_filter(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, filter: &Filter) {
+/// The query selecting `select` over the history rows `filter` matches (without order or limit);
+/// whether full-text search drives it (then `f.rowid` orders it).
+fn filtered<'a>(filter: &Filter, select: &str) -> (sqlx::QueryBuilder<'a, sqlx::Sqlite>, bool) {
+    // With a search, FTS5 drives the query in rowid (= seq) order, so "newest N" stops early.
+    let search = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty());
+    let mut q = match &search {
+        Some(text) => {
+            let mut q = sqlx::QueryBuilder::new(format!(
+                "SELECT {select} FROM history_fts f JOIN history h ON h.seq = f.rowid WHERE history_fts MATCH "
+            ));
+            q.push_bind(text.clone());
+            q
+        }
+        None => sqlx::QueryBuilder::new(format!("SELECT {select} FROM history h WHERE 1 = 1")),
+    };
     if let Some(s) = filter.since {
-        q.push(" AND at >= ").push_bind(s);
+        q.push(" AND h.at >= ").push_bind(s);
     }
     if let Some(u) = filter.until {
-        q.push(" AND at < ").push_bind(u);
+        q.push(" AND h.at < ").push_bind(u);
     }
     if let Some(ep) = &filter.ep {
-        q.push(" AND ep = ").push_bind(ep.clone());
+        q.push(" AND h.ep = ").push_bind(ep.clone());
     }
     if let Some(kind) = &filter.kind {
-        q.push(" AND kind = ").push_bind(kind.clone());
+        q.push(" AND h.kind = ").push_bind(kind.clone());
     }
-    let received = " AND request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+    let received =
+        " AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
     if let Some(who) = &filter.identity {
         q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
         q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
@@ -192,22 +214,17 @@ fn push_filter(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, filter: &Filter) {
         q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
     }
     if let Some(verdict) = &filter.decision {
-        q.push(" AND request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+        q.push(" AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
         q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
     }
-    if let Some(text) = filter.search.as_deref().map(fts_query).filter(|t| !t.is_empty()) {
-        q.push(" AND seq IN (SELECT rowid FROM history_fts WHERE history_fts MATCH ")
-            .push_bind(text)
-            .push(")");
-    }
+    (q, search.is_some())
 }
 
 impl Console {
     /// History rows matching `filter`, newest first.
     pub async fn history(&self, filter: &Filter) -> Result<Vec<Row>> {
-        let mut q = sqlx::QueryBuilder::new("SELECT * FROM history WHERE 1 = 1");
-        push_filter(&mut q, filter);
-        q.push(" ORDER BY seq DESC");
+        let (mut q, search) = filtered(filter, "h.*");
+        q.push(if search { " ORDER BY f.rowid DESC" } else { " ORDER BY h.seq DESC" });
         if filter.limit.is_some() || filter.offset.is_some() {
             q.push(" LIMIT ").push_bind(filter.limit.unwrap_or(-1));
             q.push(" OFFSET ").push_bind(filter.offset.unwrap_or(0).max(0));
@@ -217,14 +234,105 @@ impl Console {
 
     /// How many history rows match `filter` (ignoring its limit and offset).
     pub async fn history_count(&self, filter: &Filter) -> Result<i64> {
-        let mut q = sqlx::QueryBuilder::new("SELECT COUNT(*) FROM history WHERE 1 = 1");
-        push_filter(&mut q, filter);
+        let (mut q, _) = filtered(filter, "COUNT(*)");
         Ok(q.build_query_scalar::<i64>().fetch_one(self.db()).await?)
     }
 
-    /// Verify the history chain; see [`verify`].
+    /// Append a checkpoint signed with the keyring key over the current head of the chain, when
+    /// `force` or when [`CHECKPOINT_EVERY`] rows were added since the last one. A chain rewritten
+    /// by someone without the key no longer matches its checkpoints. The row number when one was added.
+    pub async fn checkpoint(&self, force: bool) -> Result<Option<i64>> {
+        let head: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM history").fetch_one(self.db()).await?;
+        let Some(upto) = head else { return Ok(None) };
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM history WHERE kind = 'checkpoint'")
+                .fetch_one(self.db())
+                .await?;
+        if upto == last || (!force && upto - last < CHECKPOINT_EVERY) {
+            return Ok(None);
+        }
+        // Load the key first (creating it may append a row), then sign the head as it is now.
+        let key = self.signing_key().await?;
+        let kid = key.kid();
+        let mut tx = self.write_tx().await?;
+        let (upto, hash): (i64, String) =
+            sqlx::query_as("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
+                .fetch_one(&mut *tx)
+                .await?;
+        let message = checkpoint_message(&self.profile().id, upto, &hash);
+        let sig = key.with(|k| hex(&ed25519_dalek::Signer::sign(k, message.as_bytes()).to_bytes()));
+        drop(key);
+        let detail = json!({"upto": upto, "head": hash, "kid": kid, "sig": sig});
+        let seq = append(&mut tx, crate::now(), "checkpoint", None, None, &detail).await?;
+        tx.commit().await?;
+        Ok(Some(seq))
+    }
+
+    /// Verify the history: the hash chain (see [`verify`]), then every signed checkpoint against
+    /// the public key it names, and that the newest checkpoint is signed by the key now in the
+    /// keyring (so a rewritten chain with re-made checkpoints is caught too). Rows after the
+    /// newest checkpoint are covered by the chain only.
     pub async fn verify_history(&self) -> Result<i64> {
-        verify(self.db()).await
+        let n = verify(self.db()).await?;
+        let keys: Vec<(String, String)> =
+            sqlx::query_as("SELECT kid, jwk FROM keys").fetch_all(self.db()).await?;
+        let rows = sqlx::query_as::<_, Row>("SELECT * FROM history WHERE kind = 'checkpoint' ORDER BY seq")
+            .fetch_all(self.db())
+            .await?;
+        let mut last: Option<(i64, String)> = None;
+        for r in rows {
+            let bad = |message: &str| ConsoleError::Tampered { seq: r.seq, message: message.to_string() };
+            let d: Value = serde_json::from_str(&r.detail).map_err(|_| bad("checkpoint is not JSON"))?;
+            let (upto, head, kid, sig) =
+                (d["upto"].as_i64(), d["head"].as_str(), d["kid"].as_str(), d["sig"].as_str());
+            let (Some(upto), Some(head), Some(kid), Some(sig)) = (upto, head, kid, sig) else {
+                return Err(bad("checkpoint lacks upto, head, kid or sig"));
+            };
+            if upto != r.seq - 1 || head != r.prev_hash {
+                return Err(bad("checkpoint does not cover the row before it"));
+            }
+            let jwk = keys
+                .iter()
+                .find(|(k, _)| k == kid)
+                .map(|(_, j)| j)
+                .ok_or_else(|| bad("checkpoint key is unknown"))?;
+            let key = serde_json::from_str::<countersign_protocol::Jwk>(jwk)
+                .map_err(|_| bad("checkpoint key is not a JWK"))?
+                .to_key()
+                .map_err(|_| bad("checkpoint key is invalid"))?;
+            let sig: [u8; 64] = (0..64)
+                .map(|i| sig.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .and_then(|v| v.try_into().ok())
+                .ok_or_else(|| bad("checkpoint signature is malformed"))?;
+            let message = checkpoint_message(&self.profile().id, upto, head);
+            key.verify_strict(message.as_bytes(), &ed25519_dalek::Signature::from_bytes(&sig)).map_err(
+                |_| bad("checkpoint signature does not verify: the chain before it was rewritten"),
+            )?;
+            last = Some((r.seq, kid.to_string()));
+        }
+        match last {
+            Some((seq, kid)) => {
+                let current = self.signing_key().await?.kid();
+                if kid != current {
+                    return Err(ConsoleError::Tampered {
+                        seq,
+                        message: format!(
+                            "the newest checkpoint is signed by {kid}, not by the keyring's key {current}"
+                        ),
+                    });
+                }
+            }
+            None if n > 2 * CHECKPOINT_EVERY => {
+                return Err(ConsoleError::Tampered {
+                    seq: 1,
+                    message: "no signed checkpoint covers the history".into(),
+                });
+            }
+            None => {}
+        }
+        Ok(n)
     }
 }
 
@@ -343,6 +451,55 @@ mod tests {
         assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
         let f = Filter { search: Some("late".into()), ..Filter::default() };
         assert_eq!(ids(c.history(&f).await.unwrap()), vec![3]);
+    }
+
+    /// Rewrite every row from `from` on with recomputed hashes, as someone with the file but
+    /// without the key could.
+    async fn rewrite_chain(db: &SqlitePool, from: i64, new_detail: &str) {
+        sqlx::query("DROP TRIGGER IF EXISTS history_no_update").execute(db).await.unwrap();
+        let rows =
+            sqlx::query_as::<_, Row>("SELECT * FROM history ORDER BY seq").fetch_all(db).await.unwrap();
+        let mut prev = GENESIS.to_string();
+        for mut r in rows {
+            if r.seq == from {
+                r.detail = new_detail.to_string();
+            }
+            let hash =
+                row_hash(&prev, r.seq, r.at, &r.kind, r.ep.as_deref(), r.request_id.as_deref(), &r.detail)
+                    .unwrap();
+            sqlx::query("UPDATE history SET detail = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+                .bind(&r.detail)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(r.seq)
+                .execute(db)
+                .await
+                .unwrap();
+            prev = hash;
+        }
+    }
+
+    #[tokio::test]
+    async fn signed_checkpoints_catch_a_recomputed_chain_and_survive_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
+            .await
+            .unwrap();
+        c.key().await.unwrap();
+        fill(c.db(), 10).await;
+        assert_eq!(c.checkpoint(false).await.unwrap(), None, "not due yet");
+        let cp = c.checkpoint(true).await.unwrap().expect("forced checkpoint");
+        fill(c.db(), 3).await;
+        c.rotate_key().await.unwrap();
+        fill(c.db(), 2).await;
+        c.verify_history().await.expect("intact history with a rotation verifies");
+
+        rewrite_chain(c.db(), 4, r#"{"i":"forged"}"#).await;
+        verify(c.db()).await.expect("the bare chain was recomputed consistently");
+        match c.verify_history().await.unwrap_err() {
+            ConsoleError::Tampered { seq, .. } => assert_eq!(seq, cp, "caught at the first checkpoint"),
+            other => panic!("expected Tampered, got {other}"),
+        }
     }
 
     #[test]

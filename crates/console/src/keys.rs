@@ -176,12 +176,13 @@ impl Console {
     /// Make sure the database lists `key` as the active public key (retiring any other), and log it.
     async fn record_key(&self, key: &LoadedKey, event: Option<&str>) -> Result<()> {
         let kid = key.kid();
-        let mut tx = self.db().begin().await?;
-        let known: Option<Option<i64>> = sqlx::query_scalar("SELECT retired_at FROM keys WHERE kid = ?")
-            .bind(&kid)
-            .fetch_optional(&mut *tx)
-            .await?;
-        if known == Some(None) {
+        let active = "SELECT COUNT(*) FROM keys WHERE kid = ? AND retired_at IS NULL";
+        // The common case (the key is already the active one) takes no write lock.
+        if sqlx::query_scalar::<_, i64>(active).bind(&kid).fetch_one(self.db()).await? > 0 {
+            return Ok(());
+        }
+        let mut tx = self.write_tx().await?;
+        if sqlx::query_scalar::<_, i64>(active).bind(&kid).fetch_one(&mut *tx).await? > 0 {
             return Ok(());
         }
         let t = now();
@@ -239,12 +240,15 @@ impl Console {
     /// so history signed with it stays verifiable. The new key must be enrolled with each
     /// enforcement point before its decisions are accepted.
     pub async fn rotate_key(&self) -> Result<KeyInfo> {
-        // Fails clearly when the keyring is locked, before anything changes.
+        // Fails clearly when the keyring is locked, before anything changes; the old key signs
+        // the history so far, the new one signs right after the rotation.
         self.keyring_get().await?;
+        self.checkpoint(true).await?;
         let fresh = protocol::generate_key();
         self.keyring_set(&fresh).await?;
         let key = LoadedKey { seed: Sensitive::new(fresh.to_bytes()) };
         self.record_key(&key, Some("key rotated")).await?;
+        self.checkpoint(true).await?;
         self.key_info(&key.kid()).await
     }
 }

@@ -74,6 +74,13 @@ impl Console {
     pub(crate) fn db(&self) -> &sqlx::SqlitePool {
         &self.profile.db
     }
+
+    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so that
+    /// concurrent processes on one profile (say `watch` and `approve`) queue on the busy timeout
+    /// instead of failing when a read-then-append transaction is overtaken.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.profile.db.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 /// Seconds since the Unix epoch.

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use countersign_console::display::visible;
 use countersign_console::history::{Filter, Row};
 use countersign_console::requests::RequestView;
-use countersign_console::sync::Delivery;
+use countersign_console::sync::{Delivery, WatchEvent};
 use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, Profile, Result};
 use countersign_protocol::{jwk::fingerprint, Verdict};
 use serde_json::Value;
@@ -63,6 +63,7 @@ enum Command {
     /// Everything about one request.
     Show {
         /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON.
         #[arg(long)]
@@ -71,9 +72,10 @@ enum Command {
     /// Approve a request.
     Approve {
         /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Why (required for high and critical requests).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
         /// Narrow the grant's lifetime, in seconds.
         #[arg(long)]
@@ -90,10 +92,11 @@ enum Command {
     },
     /// Deny a request.
     Deny {
-        /// Why (required).
+        /// Request id.
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Why (required).
-        #[arg(long, default_value = "")]
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
         /// Print JSON.
         #[arg(long)]
@@ -124,7 +127,7 @@ enum EpCmd {
         /// Base URL, e.g. https://gateway.example.
         url: String,
         /// The key id you expect (compare the fingerprint out of band).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         trust: Option<String>,
     },
     /// Pinned enforcement points and their connection state.
@@ -136,7 +139,11 @@ enum EpCmd {
     /// Unpin an enforcement point (its history stays).
     Remove {
         /// Its `ep` id or URL.
+        #[arg(allow_hyphen_values = true)]
         ep: String,
+        /// Remove even when decisions for it are not delivered yet (they are dropped).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -194,8 +201,10 @@ enum HistoryCmd {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
     },
-    /// Check the hash chain: exit 0 when intact, 5 naming the first bad row.
+    /// Check the hash chain and the signed checkpoints: exit 0 when intact, 5 naming the first bad row.
     Verify,
+    /// Sign a checkpoint over the current head now (they are also made every 100 rows).
+    Checkpoint,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -300,8 +309,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Ep(EpCmd::Remove { ep }) => {
-            let ep = console.remove_ep(&ep).await?;
+        Command::Ep(EpCmd::Remove { ep, force }) => {
+            let ep = console.remove_ep(&ep, force).await?;
             out!("removed {} ({})", ep.ep, ep.url);
         }
         Command::Sync { json } => {
@@ -332,7 +341,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     let line = if json {
                         serde_json::to_string(&event).unwrap_or_default()
                     } else {
-                        format!("{event:?}")
+                        describe(&event)
                     };
                     let mut out = std::io::stdout().lock();
                     let _ = writeln!(out, "{line}");
@@ -415,6 +424,18 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
     })
 }
 
+fn describe(event: &WatchEvent) -> String {
+    match event {
+        WatchEvent::Connected { ep } => format!("{ep}: connected"),
+        WatchEvent::Request { ep, id } => format!("{ep}: new request {id} (countersign show {id})"),
+        WatchEvent::Rejected { ep, reason } => format!("{ep}: REJECTED a request: {}", visible(reason).0),
+        WatchEvent::Resolved { ep, id, state } => format!("{ep}: {id} is {state}"),
+        WatchEvent::Disconnected { ep, error, retry_ms } => {
+            format!("{ep}: disconnected ({}); retrying in {retry_ms} ms", visible(error).0)
+        }
+    }
+}
+
 fn text(v: &Value) -> String {
     visible(v.as_str().unwrap_or("")).0
 }
@@ -479,46 +500,24 @@ fn parse_time(s: &str) -> Result<i64> {
     Ok(now() - secs)
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
     match args.command {
         Some(HistoryCmd::Verify) => {
             let n = console.verify_history().await?;
             out!("history intact: {n} rows");
         }
+        Some(HistoryCmd::Checkpoint) => match console.checkpoint(true).await? {
+            Some(seq) => out!("checkpoint signed at row {seq}"),
+            None => out!("nothing new to sign"),
+        },
         Some(HistoryCmd::Export { format }) => {
-            let mut rows = console.history(&Filter::default()).await?;
-            rows.reverse();
-            let mut out = std::io::stdout().lock();
-            if matches!(format, Format::Csv) {
-                let _ = writeln!(out, "seq,at,kind,ep,request_id,detail,prev_hash,hash");
-            }
-            for r in rows {
-                let line = match format {
-                    Format::Jsonl => {
-                        serde_json::to_string(&r).map_err(|e| ConsoleError::Invalid(e.to_string()))?
-                    }
-                    Format::Csv => [
-                        r.seq.to_string(),
-                        r.at.to_string(),
-                        csv_field(&r.kind),
-                        csv_field(r.ep.as_deref().unwrap_or("")),
-                        csv_field(r.request_id.as_deref().unwrap_or("")),
-                        csv_field(&r.detail),
-                        r.prev_hash,
-                        r.hash,
-                    ]
-                    .join(","),
-                };
-                writeln!(out, "{line}").map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-            }
+            let format = match format {
+                Format::Jsonl => countersign_console::review::ExportFormat::Jsonl,
+                Format::Csv => countersign_console::review::ExportFormat::Csv,
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            console.export_history(format, &mut out).await?;
+            out.flush().map_err(|e| ConsoleError::Invalid(e.to_string()))?;
         }
         None => {
             let f = args.filter;

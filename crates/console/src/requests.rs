@@ -56,7 +56,7 @@ pub struct RequestView {
 }
 
 /// This approver's decision on a request.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct DecisionSummary {
     /// approve / deny.
     pub verdict: String,
@@ -133,7 +133,7 @@ impl Console {
         }
         let digest = protocol::request_digest(&v.raw)?;
         let claims = serde_json::to_string(&v.raw).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -169,7 +169,7 @@ impl Console {
 
     async fn reject(&self, ep: &Ep, id: Option<&str>, jwt: &str, reason: &str) -> Result<Ingested> {
         let digest = hex(&Sha256::digest(jwt.as_bytes()));
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let fresh = sqlx::query("INSERT INTO rejected (ep, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(&ep.ep)
             .bind(&digest)
@@ -190,7 +190,7 @@ impl Console {
         if !TERMINAL.contains(&state) {
             return Ok(false);
         }
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         let moved =
             sqlx::query("UPDATE requests SET state = ? WHERE ep = ? AND id = ? AND state = 'pending'")
                 .bind(state)
@@ -221,21 +221,14 @@ impl Console {
     }
 
     pub(crate) async fn latest_decision(&self, ep: &str, id: &str) -> Result<Option<DecisionSummary>> {
-        let row: Option<(String, String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+        Ok(sqlx::query_as::<_, DecisionSummary>(
             "SELECT verdict, reason, outcome, answer, signed_at FROM decisions WHERE ep = ? AND request_id = ?
              ORDER BY signed_at DESC, rowid DESC LIMIT 1",
         )
         .bind(ep)
         .bind(id)
         .fetch_optional(self.db())
-        .await?;
-        Ok(row.map(|(verdict, reason, outcome, answer, signed_at)| DecisionSummary {
-            verdict,
-            reason,
-            outcome,
-            answer,
-            signed_at,
-        }))
+        .await?)
     }
 
     async fn view(&self, r: RequestRow) -> Result<RequestView> {

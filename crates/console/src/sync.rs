@@ -195,6 +195,7 @@ impl Console {
             }
             reports.push(report);
         }
+        self.checkpoint(false).await?;
         Ok(reports)
     }
 
@@ -298,7 +299,7 @@ impl Console {
             Err(e) => return Err(e),
         };
         let t = now();
-        let mut tx = self.db().begin().await?;
+        let mut tx = self.write_tx().await?;
         match &delivery {
             Delivery::Accepted { answer, .. } | Delivery::Refused { answer, .. } => {
                 let (outcome, kind) = match &delivery {
@@ -347,7 +348,16 @@ impl Console {
                 self.apply_state(&ep.ep, &request_id, state).await?;
             }
             Delivery::Refused { status: 410, .. } => {
-                self.apply_state(&ep.ep, &request_id, "expired").await?;
+                // 410 also answers a decision that itself expired before delivery (the request may
+                // still be pending): only the request's own expiry makes it expired here.
+                let exp: Option<i64> = sqlx::query_scalar("SELECT exp FROM requests WHERE ep = ? AND id = ?")
+                    .bind(&ep.ep)
+                    .bind(&request_id)
+                    .fetch_optional(self.db())
+                    .await?;
+                if exp.is_some_and(|exp| exp <= now()) {
+                    self.apply_state(&ep.ep, &request_id, "expired").await?;
+                }
             }
             _ => {}
         }
@@ -424,6 +434,7 @@ impl Console {
                     let Some(next) = next else { return Ok(()) };
                     let event = next.map_err(|e| ConsoleError::network(&url, e))?;
                     self.handle_event(ep, &event.event, &event.data, on_event).await?;
+                    self.checkpoint(false).await?;
                     if !event.id.is_empty() {
                         sqlx::query("UPDATE eps SET last_event_id = ? WHERE ep = ?")
                             .bind(&event.id)

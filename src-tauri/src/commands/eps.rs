@@ -49,7 +49,7 @@ pub async fn add_ep(
 /// Unpin an enforcement point.
 #[tauri::command]
 pub async fn remove_ep(app: AppHandle, shell: State<'_, Shell>, ep: String) -> IpcResult<()> {
-    let removed = shell.console.remove_ep(&ep).await?;
+    let removed = shell.console.remove_ep(&ep, false).await?;
     shell.unsubscribe(&removed.ep);
     crate::refresh(&app);
     Ok(())
