@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Runs Countersign's main job in demo mode: the reference enforcement point streaming a steady,
-# realistic flow of agents' step-up requests on http://127.0.0.1:8787.
+# Runs Countersign's main job: the desktop console in demo mode. It starts an embedded reference
+# gateway streaming realistic agents' requests on a loopback port, enrols this profile's key with
+# it, pins it and subscribes — live requests appear within seconds.
+#   bash scripts/demo.sh            (COUNTERSIGN_HOME picks the profile; default: the platform data dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-DATA=${COUNTERSIGN_DEMO_DATA:-${XDG_DATA_HOME:-$HOME/.local/share}/countersign/demo-gateway}
-cargo build --quiet -p countersign-gateway
-echo "Demo gateway data: $DATA"
-echo "Enrol an approver:  target/debug/countersign-gateway approvers add --data '$DATA' --name NAME --principal EMAIL --jwk KEY.jwk"
-echo "Its identity:       target/debug/countersign-gateway info --data '$DATA'"
-exec target/debug/countersign-gateway serve --listen "${COUNTERSIGN_DEMO_LISTEN:-127.0.0.1:8787}" --data "$DATA" --demo "$@"
+build_ui
+cargo build --quiet -p countersign-console-app -p countersign-console-core
+APP=target/debug/countersign-console
+
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "demo: no display. Run it from a desktop session, or see it headless with:" >&2
+  echo "  bash scripts/with-session.sh $APP --demo   # on a virtual display (Xvfb)" >&2
+  exit 1
+fi
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
+  # No session bus, so no Secret Service: use a private one with a throwaway unlocked keyring.
+  echo "demo: no D-Bus session; using a private one with a temporary keyring (the demo key will not persist)"
+  COUNTERSIGN_USE_OUTER_DISPLAY=1 exec bash scripts/with-session.sh "$APP" --demo "$@"
+fi
+exec "$APP" --demo "$@"

@@ -57,6 +57,13 @@ impl Driver {
     }
 }
 
+impl Driver {
+    /// The driver's pid, which is also its process group id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
