@@ -449,3 +449,48 @@ fn locked_or_missing_keyring_is_a_clear_error_never_a_file() {
         .collect();
     assert!(files.iter().all(|f| f.starts_with("history.db") || f == "profile-id"), "no key file: {files:?}");
 }
+
+/// Kills the wrapped child on drop, so a failing test leaves no `watch` behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn dunst_history() -> String {
+    // dunst lists a notification in its history only once it is closed.
+    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = std::process::Command::new("dunstctl").arg("history").output().expect("dunstctl history");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_request_notifies_through_dunst_with_escaped_text_and_no_approve_action() {
+    let (_d, gw, agent, console) = setup().await;
+    let watch = KillOnDrop(
+        console.command(&["watch"]).stdout(std::process::Stdio::null()).spawn().expect("countersign watch"),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut d = draft(&agent.workload, "test.high");
+    d["identity"]["display"] = json!("Payroll <b>agent</b>");
+    d["purpose"]["statement"] = json!("Export <i>salaries</i>\u{202E}txt.exe");
+    let (status, _) = submit(&gw, &agent, &d).await;
+    assert_eq!(status, 201);
+    let mut history = String::new();
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        history = dunst_history();
+        if history.contains("Payroll") {
+            break;
+        }
+    }
+    drop(watch);
+    assert!(history.contains("HIGH"), "a notification reached dunst: {history}");
+    assert!(history.contains("&lt;b&gt;agent&lt;/b&gt;") || history.contains("<b>agent</b>"), "{history}");
+    assert!(history.contains("U+202E"), "the bidi override is made visible: {history}");
+    assert!(!history.to_lowercase().contains("approve"), "no approve action: {history}");
+}

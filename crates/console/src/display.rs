@@ -25,9 +25,46 @@ pub fn visible(text: &str) -> (String, bool) {
     (out, flagged)
 }
 
+/// The script of a letter, for the scripts that are commonly confused with Latin (UTS #39
+/// mixed-script detection, restricted to the confusable set); `None` for non-letters and for
+/// scripts that do not mix with Latin look-alikes.
+fn script(c: char) -> Option<&'static str> {
+    match c {
+        'a'..='z' | 'A'..='Z' | '\u{00C0}'..='\u{024F}' | '\u{1E00}'..='\u{1EFF}' => Some("Latin"),
+        '\u{0370}'..='\u{03FF}' | '\u{1F00}'..='\u{1FFF}' => Some("Greek"),
+        '\u{0400}'..='\u{052F}' => Some("Cyrillic"),
+        '\u{0530}'..='\u{058F}' => Some("Armenian"),
+        '\u{13A0}'..='\u{13FF}' => Some("Cherokee"),
+        '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => Some("Fullwidth Latin"),
+        _ => None,
+    }
+}
+
+/// When one word (a run of letters, digits, `_`, `-`, `.`) mixes Latin with a look-alike script
+/// (Cyrillic, Greek, …), the scripts mixed — e.g. `рayments` with a Cyrillic `р`.
+pub fn mixed_script(text: &str) -> Option<Vec<&'static str>> {
+    for word in text.split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))) {
+        let mut scripts: Vec<&'static str> = word.chars().filter_map(script).collect();
+        scripts.sort_unstable();
+        scripts.dedup();
+        if scripts.len() > 1 {
+            return Some(scripts);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mixed_scripts_are_flagged() {
+        assert_eq!(mixed_script("\u{0440}ayments.transfer"), Some(vec!["Cyrillic", "Latin"]));
+        assert_eq!(mixed_script("payments.transfer"), None);
+        assert_eq!(mixed_script("Дмитрий Ivanov"), None, "separate words in different scripts are fine");
+        assert_eq!(mixed_script("Ólafur"), None);
+    }
 
     #[test]
     fn bidi_and_zero_width_are_made_visible() {

@@ -336,8 +336,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Watch { json } => {
+            // Desktop notifications for new requests (threshold and pause from the settings); a
+            // notification only informs: its single action opens nothing here and approves nothing.
+            let notifier = std::sync::Arc::new(countersign_console::notify::Notifier::default());
+            let notifying = console.clone();
             console
                 .watch(move |event| {
+                    if let countersign_console::sync::WatchEvent::Request { id, .. } = &event {
+                        let (console, notifier, id) = (notifying.clone(), notifier.clone(), id.clone());
+                        tokio::spawn(async move {
+                            if let Err(e) = notifier.request_arrived(&console, &id).await {
+                                tracing::warn!(error = %e, "notification not shown");
+                            }
+                        });
+                    }
                     let line = if json {
                         serde_json::to_string(&event).unwrap_or_default()
                     } else {

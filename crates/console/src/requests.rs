@@ -102,6 +102,26 @@ pub fn warnings(claims: &Value) -> Vec<String> {
     }
     let mut out = Vec::new();
     walk(claims, "request", &mut out);
+    // Names an approver reads to recognise what acts and on what: look-alike letters there are a trap.
+    let mut names: Vec<(String, &Value)> = vec![
+        ("identity.workload".into(), &claims["identity"]["workload"]),
+        ("identity.display".into(), &claims["identity"]["display"]),
+        ("target.system".into(), &claims["target"]["system"]),
+        ("purpose.code".into(), &claims["purpose"]["code"]),
+    ];
+    for (i, a) in claims["actions"].as_array().into_iter().flatten().enumerate() {
+        names.push((format!("actions[{i}].tool"), &a["tool"]));
+        names.push((format!("actions[{i}].operation"), &a["operation"]));
+        names.push((format!("actions[{i}].target"), &a["target"]));
+    }
+    for (path, v) in names {
+        if let Some(scripts) = v.as_str().and_then(display::mixed_script) {
+            out.push(format!(
+                "request.{path} mixes {} letters (look-alike characters)",
+                scripts.join(" and ")
+            ));
+        }
+    }
     out
 }
 
