@@ -33,11 +33,13 @@ async fn fill(gw: &Gateway, console: &Console, agent: &Agent, n: usize) {
     console.ok(&["sync"]);
 }
 
-/// Resident memory of every process in the driver's process group but the driver and
-/// WebKitWebDriver themselves: the app, its web content and network processes.
-fn app_rss_kib(driver: &Driver) -> u64 {
+/// Memory of every process in the driver's process group but the driver and WebKitWebDriver
+/// themselves — the app, its web content and network processes: (RSS, PSS) in KiB. PSS splits
+/// shared pages among the processes that share them, so it is the fair sum; RSS counts shared
+/// libraries once per process.
+fn app_memory_kib(driver: &Driver) -> (u64, u64) {
     let pgid = driver.pid().to_string();
-    let mut total = 0;
+    let (mut rss, mut pss) = (0, 0);
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
@@ -49,14 +51,23 @@ fn app_rss_kib(driver: &Driver) -> u64 {
         if comm.trim() == "tauri-driver" || comm.trim().starts_with("WebKitWebDriver") {
             continue;
         }
-        let status = std::fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if let Some(kb) =
-            status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1))
-        {
-            total += kb.parse::<u64>().unwrap_or(0);
-        }
+        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
+        let field = |name: &str| {
+            rollup
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        rss += field("Rss:");
+        pss += field("Pss:");
     }
-    total
+    (rss, pss)
+}
+
+fn mib((rss, pss): (u64, u64)) -> String {
+    format!("PSS {:.1} MiB (RSS {:.1} MiB)", pss as f64 / 1024.0, rss as f64 / 1024.0)
 }
 
 async fn launch_until_rows(console: &Console, rows: usize) -> (Driver, Session, Duration) {
@@ -101,17 +112,17 @@ fn main() {
         }
         let cli = t.elapsed() / 3;
         println!(
-            "cold start → inbox rendered (20 pending)    median {:>8.0?}  (3 runs; same-run baseline: CLI `pending --json` {:.0?})",
-            median(starts),
-            cli
+            "cold start → inbox rendered (20 pending)    median {} ms  (3 runs; same-run baseline: CLI `pending --json` {} ms)",
+            median(starts).as_millis(),
+            cli.as_millis()
         );
 
         fill(&gw, &console, &agent, 980).await;
         let (driver, s, took) = launch_until_rows(&console, 1).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let rss = app_rss_kib(&driver);
-        println!("1,000 pending: start → inbox rendered       {took:>8.0?}");
-        println!("1,000 pending: resident memory, all app processes {:.1} MiB", rss as f64 / 1024.0);
+        let mem = app_memory_kib(&driver);
+        println!("1,000 pending: start → inbox rendered       {} ms", took.as_millis());
+        println!("1,000 pending: memory, all app processes    {}", mib(mem));
         s.close().await;
         drop(driver);
 
@@ -124,11 +135,11 @@ fn main() {
                 json!([]),
             )
             .await;
-        println!("10,000 pending: start → inbox rendered      {took:>8.0?}");
+        println!("10,000 pending: start → inbox rendered      {} ms", took.as_millis());
         println!("10,000 pending: list_requests IPC round trip {ipc}  ([ms, rows])");
         let rendered = s.find_all("[data-testid=inbox-row]").await.len();
         println!("10,000 pending: rows in the DOM              {rendered} (virtualized)");
-        println!("10,000 pending: resident memory, all app processes {:.1} MiB", app_rss_kib(&driver) as f64 / 1024.0);
+        println!("10,000 pending: memory, all app processes   {}", mib(app_memory_kib(&driver)));
         s.close().await;
     });
 }

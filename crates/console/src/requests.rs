@@ -252,29 +252,8 @@ impl Console {
     }
 
     async fn view(&self, r: RequestRow) -> Result<RequestView> {
-        let claims: Value =
-            serde_json::from_str(&r.claims).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
         let decision = self.latest_decision(&r.ep, &r.id).await?;
-        let t = now();
-        let state = match (&decision, r.state.as_str()) {
-            (Some(d), "pending") if d.outcome.is_none() => "decided, not delivered".to_string(),
-            (_, "pending") if r.exp <= t => "expired".to_string(),
-            (_, s) => s.to_string(),
-        };
-        Ok(RequestView {
-            warnings: warnings(&claims),
-            ep: r.ep,
-            id: r.id,
-            state,
-            tier: r.tier,
-            workload: r.workload,
-            exp: r.exp,
-            seconds_left: (r.exp - t).max(0),
-            digest: r.digest,
-            decision,
-            claims,
-            jwt: r.jwt,
-        })
+        view_of(r, decision)
     }
 
     /// One request by id.
@@ -292,10 +271,57 @@ impl Console {
         .bind(now())
         .fetch_all(self.db())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            out.push(self.view(r).await?);
+        // Every latest decision in one query, not one query per request (10,000 pending stay fast).
+        let mut latest: std::collections::HashMap<(String, String), DecisionSummary> = Default::default();
+        let decided = sqlx::query_as::<_, LatestDecision>(
+            "SELECT d.ep, d.request_id, d.verdict, d.reason, d.outcome, d.answer, d.signed_at
+               FROM decisions d JOIN requests r ON r.ep = d.ep AND r.id = d.request_id
+              WHERE r.state = 'pending' ORDER BY d.signed_at, d.rowid",
+        )
+        .fetch_all(self.db())
+        .await?;
+        for d in decided {
+            latest.insert((d.ep, d.request_id), d.decision);
         }
-        Ok(out)
+        rows.into_iter()
+            .map(|r| {
+                let d = latest.remove(&(r.ep.clone(), r.id.clone()));
+                view_of(r, d)
+            })
+            .collect()
     }
+}
+
+/// A decision with the request it belongs to.
+#[derive(sqlx::FromRow)]
+struct LatestDecision {
+    ep: String,
+    request_id: String,
+    #[sqlx(flatten)]
+    decision: DecisionSummary,
+}
+
+/// The front-end view of a stored request and this approver's latest decision on it.
+fn view_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestView> {
+    let claims: Value = serde_json::from_str(&r.claims).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+    let t = now();
+    let state = match (&decision, r.state.as_str()) {
+        (Some(d), "pending") if d.outcome.is_none() => "decided, not delivered".to_string(),
+        (_, "pending") if r.exp <= t => "expired".to_string(),
+        (_, s) => s.to_string(),
+    };
+    Ok(RequestView {
+        warnings: warnings(&claims),
+        ep: r.ep,
+        id: r.id,
+        state,
+        tier: r.tier,
+        workload: r.workload,
+        exp: r.exp,
+        seconds_left: (r.exp - t).max(0),
+        digest: r.digest,
+        decision,
+        claims,
+        jwt: r.jwt,
+    })
 }
