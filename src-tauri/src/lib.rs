@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use countersign_console::ep::Ep;
 use countersign_console::sync::WatchEvent;
 use countersign_console::{Console, ConsoleError};
-use tauri::{AppHandle, Emitter as _, Manager as _};
+use tauri::{AppHandle, Emitter as _, Manager as _, Runtime};
 
 use crate::dto::{Connection, EpStatus};
 use crate::error::{ErrorCode, IpcError, IpcResult};
@@ -68,6 +68,16 @@ pub struct Shell {
 }
 
 impl Shell {
+    /// The shell's state over an opened console.
+    pub fn new(console: Console) -> Shell {
+        Shell {
+            console,
+            connections: Mutex::new(HashMap::new()),
+            watchers: Mutex::new(HashMap::new()),
+            notifier: Arc::new(countersign_console::notify::Notifier::default()),
+        }
+    }
+
     /// Display names of the pinned enforcement points.
     pub async fn ep_names(&self) -> IpcResult<HashMap<String, String>> {
         Ok(self.console.eps().await?.into_iter().map(|e| (e.ep, e.name)).collect())
@@ -118,13 +128,13 @@ pub fn ep_status(ep: &Ep, connection: Connection, pending: u32) -> EpStatus {
 }
 
 /// Tell the UI to refetch, and update the tray's count.
-pub fn refresh(app: &AppHandle) {
+pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     let _ = app.emit(EV_REQUESTS, ());
     tray::update(app);
 }
 
 /// Show and focus the main window, optionally on one request.
-pub fn focus(app: &AppHandle, request: Option<&str>) {
+pub fn focus<R: Runtime>(app: &AppHandle<R>, request: Option<&str>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
@@ -136,7 +146,7 @@ pub fn focus(app: &AppHandle, request: Option<&str>) {
 }
 
 /// Follow one enforcement point's stream in the background.
-pub fn subscribe(app: &AppHandle, ep: Ep) {
+pub fn subscribe<R: Runtime>(app: &AppHandle<R>, ep: Ep) {
     let shell = app.state::<Shell>();
     let name = ep.ep.clone();
     let key = ep.ep.clone();
@@ -160,7 +170,7 @@ pub fn subscribe(app: &AppHandle, ep: Ep) {
     }
 }
 
-fn on_watch_event(app: &AppHandle, e: WatchEvent) {
+fn on_watch_event<R: Runtime>(app: &AppHandle<R>, e: WatchEvent) {
     let shell = app.state::<Shell>();
     match e {
         WatchEvent::Connected { ep } => {
@@ -226,6 +236,27 @@ fn profile_dir() -> anyhow::Result<PathBuf> {
     }
 }
 
+/// Every command of the app, one module per domain (also what the wiring tests invoke).
+pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        commands::requests::list_requests,
+        commands::requests::get_request,
+        commands::decisions::decide,
+        commands::history::history_page,
+        commands::history::history_stats,
+        commands::history::history_verify,
+        commands::history::history_export,
+        commands::eps::list_eps,
+        commands::eps::preview_ep,
+        commands::eps::add_ep,
+        commands::eps::remove_ep,
+        commands::keys::key_info,
+        commands::keys::rotate_key,
+        commands::settings::get_settings,
+        commands::settings::set_settings,
+    ]
+}
+
 /// Run the desktop app.
 pub fn run() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -241,13 +272,7 @@ pub fn run() {
                 &dir,
                 Arc::new(countersign_console::keys::OsKeyring),
             ))?;
-            let notifier = Arc::new(countersign_console::notify::Notifier::default());
-            app.manage(Shell {
-                console: console.clone(),
-                connections: Mutex::new(HashMap::new()),
-                watchers: Mutex::new(HashMap::new()),
-                notifier,
-            });
+            app.manage(Shell::new(console.clone()));
             if opts.demo {
                 tauri::async_runtime::block_on(demo::start(&console, &dir))?;
             }
@@ -257,23 +282,7 @@ pub fn run() {
             }
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![
-            commands::requests::list_requests,
-            commands::requests::get_request,
-            commands::decisions::decide,
-            commands::history::history_page,
-            commands::history::history_stats,
-            commands::history::history_verify,
-            commands::history::history_export,
-            commands::eps::list_eps,
-            commands::eps::preview_ep,
-            commands::eps::add_ep,
-            commands::eps::remove_ep,
-            commands::keys::key_info,
-            commands::keys::rotate_key,
-            commands::settings::get_settings,
-            commands::settings::set_settings,
-        ])
+        .invoke_handler(handler())
         .run(tauri::generate_context!())
         .expect("error while running Countersign");
 }

@@ -3,14 +3,14 @@
 
 use tauri::menu::{CheckMenuItem, Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::TrayIconBuilder;
-use tauri::{AppHandle, Manager as _};
+use tauri::{AppHandle, Manager as _, Runtime};
 
 use crate::Shell;
 
 const TRAY_ID: &str = "countersign";
 
 /// Create the tray icon and its menu.
-pub fn create(app: &AppHandle) -> tauri::Result<()> {
+pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
     let count = MenuItem::with_id(app, "count", "No pending requests", false, None::<&str>)?;
     let open = MenuItem::with_id(app, "open", "Open Countersign", true, None::<&str>)?;
     let pause = CheckMenuItem::with_id(app, "pause", "Pause notifications", true, false, None::<&str>)?;
@@ -44,13 +44,13 @@ pub fn create(app: &AppHandle) -> tauri::Result<()> {
     Ok(())
 }
 
-struct TrayItems {
-    count: MenuItem<tauri::Wry>,
-    pause: CheckMenuItem<tauri::Wry>,
+struct TrayItems<R: Runtime> {
+    count: MenuItem<R>,
+    pause: CheckMenuItem<R>,
 }
 
 /// Refresh the pending count and the pause check mark.
-pub fn update(app: &AppHandle) {
+pub fn update<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let shell = app.state::<Shell>();
@@ -61,7 +61,7 @@ pub fn update(app: &AppHandle) {
             1 => "1 pending request".to_string(),
             n => format!("{n} pending requests"),
         };
-        if let Some(items) = app.try_state::<TrayItems>() {
+        if let Some(items) = app.try_state::<TrayItems<R>>() {
             let _ = items.count.set_text(&label);
             let _ = items.pause.set_checked(paused);
         }

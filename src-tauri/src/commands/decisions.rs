@@ -3,7 +3,7 @@
 use countersign_console::decide::DecisionInput;
 use countersign_console::sync::Delivery;
 use countersign_protocol::Verdict;
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::dto::{DecideArgs, DecisionResult};
 use crate::error::IpcResult;
@@ -11,7 +11,11 @@ use crate::Shell;
 
 /// Check, sign, commit and send a decision. The rules are checked again in the core.
 #[tauri::command]
-pub async fn decide(app: AppHandle, shell: State<'_, Shell>, args: DecideArgs) -> IpcResult<DecisionResult> {
+pub async fn decide<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    args: DecideArgs,
+) -> IpcResult<DecisionResult> {
     let verdict = match args.verdict {
         crate::dto::Verdict::Approve => Verdict::Approve,
         crate::dto::Verdict::Deny => Verdict::Deny,

@@ -1,6 +1,6 @@
 //! Enforcement points: list with connection state, preview, pin, remove.
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::dto::{EpPreview, EpStatus, KeyRef};
 use crate::error::IpcResult;
@@ -30,8 +30,8 @@ pub async fn preview_ep(shell: State<'_, Shell>, url: String) -> IpcResult<EpPre
 
 /// Pin an enforcement point's key `kid` (the one the user confirmed) and subscribe.
 #[tauri::command]
-pub async fn add_ep(
-    app: AppHandle,
+pub async fn add_ep<R: Runtime>(
+    app: AppHandle<R>,
     shell: State<'_, Shell>,
     url: String,
     kid: String,
@@ -48,7 +48,7 @@ pub async fn add_ep(
 
 /// Unpin an enforcement point.
 #[tauri::command]
-pub async fn remove_ep(app: AppHandle, shell: State<'_, Shell>, ep: String) -> IpcResult<()> {
+pub async fn remove_ep<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>, ep: String) -> IpcResult<()> {
     let removed = shell.console.remove_ep(&ep, false).await?;
     shell.unsubscribe(&removed.ep);
     crate::refresh(&app);

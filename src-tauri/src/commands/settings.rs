@@ -1,6 +1,6 @@
 //! Settings: notification threshold and pause.
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Runtime, State};
 
 use crate::dto::Settings;
 use crate::error::IpcResult;
@@ -14,8 +14,8 @@ pub async fn get_settings(shell: State<'_, Shell>) -> IpcResult<Settings> {
 
 /// Save settings; the saved values.
 #[tauri::command]
-pub async fn set_settings(
-    app: AppHandle,
+pub async fn set_settings<R: Runtime>(
+    app: AppHandle<R>,
     shell: State<'_, Shell>,
     settings: Settings,
 ) -> IpcResult<Settings> {
