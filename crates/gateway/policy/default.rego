@@ -170,6 +170,9 @@ decision := {"outcome": "deny", "id": d.id, "reason": d.reason} if {
 	"reason": top[4],
 	"tier": tier_names[top[0]],
 	"approvals_required": max({f.approvals | some f in findings}),
+	# The class the policy judged by (never lower than the agent declared): the signed request
+	# shows the approver this one, not the agent's own declaration.
+	"data_class": effective_class,
 } if {
 	count(findings) > 0
 	top := max({[f.rank, f.approvals, f.specificity, f.id, f.reason] | some f in findings})

@@ -361,7 +361,12 @@ impl App {
                 (row.policy_id, row.reason) = (rule.clone(), reason.clone());
                 (StatusCode::OK, json!({"id": id, "state": "denied", "policy": rule, "reason": reason}), None)
             }
-            Outcome::StepUp { id: rule, reason, tier, approvals_required } => {
+            Outcome::StepUp { id: rule, reason, tier, approvals_required, data_class } => {
+                // The approver sees the class the policy judged by; an agent can only be corrected upwards.
+                let mut data = draft.data;
+                if let Some(class) = data_class {
+                    data.class = data.class.max(class);
+                }
                 let ttl = draft
                     .ttl_s
                     .map(|t| t.min(i64::MAX as u64) as i64)
@@ -378,7 +383,7 @@ impl App {
                     exp: iat + ttl,
                     identity: draft.identity,
                     purpose: draft.purpose,
-                    data: draft.data,
+                    data,
                     target: draft.target,
                     actions: draft.actions,
                     policy: PolicyClaims {

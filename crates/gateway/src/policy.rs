@@ -65,6 +65,9 @@ pub enum Outcome {
         tier: Tier,
         /// Distinct approvers needed (1..=5).
         approvals_required: u32,
+        /// The data class the policy judged by, when it says (e.g. raised by its system catalogue).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        data_class: Option<countersign_protocol::DataClass>,
     },
 }
 

@@ -625,3 +625,27 @@ fn demo_scenarios_match_their_expectations() {
 fn malformed_rego_is_an_error() {
     assert!(Policy::load("package x\nthis is not rego").is_err());
 }
+
+#[test]
+fn step_ups_carry_the_class_the_policy_judged_by() {
+    let policy = Policy::default_policy();
+    let scenarios: serde_json::Value = serde_json::from_str(include_str!("../demo/scenarios.json")).unwrap();
+    let hr = scenarios
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"].as_str().unwrap().contains("HR salary"))
+        .expect("the HR salary scenario");
+    let draft: StepUpDraft = serde_json::from_value(hr["draft"].clone()).unwrap();
+    assert_eq!(draft.data.class, countersign_protocol::DataClass::Internal, "the agent under-declares");
+    match policy.evaluate(&PolicyInput { workload: &draft.identity.workload, draft: &draft }).unwrap() {
+        Outcome::StepUp { data_class, .. } => {
+            assert_eq!(
+                data_class,
+                Some(countersign_protocol::DataClass::Restricted),
+                "the catalogue raises it"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+}
