@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hiddenCodePoints, isSuspicious, mixedScripts, segments, visible, warningsFor } from "./display";
+import { groupFingerprint } from "./urgency";
 
 const BIDI = [0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2061,
   0x2062, 0x2063, 0x2064, 0x2066, 0x2067, 0x2068, 0x2069, 0xfeff, 0x00ad];
@@ -81,5 +82,15 @@ describe("warningsFor", () => {
   it("is empty for clean text", () => {
     expect(warningsFor("tool", "stripe.refund")).toEqual([]);
     expect(isSuspicious("stripe.refund")).toBe(false);
+  });
+});
+
+
+describe("groupFingerprint", () => {
+  it("keeps the core's groups of four, spaced", () => {
+    expect(groupFingerprint("3XMX-Mlzz-D3Sw-2jjI-Z9vb-6W5A")).toBe("3XMX Mlzz D3Sw 2jjI Z9vb 6W5A");
+  });
+  it("groups a raw id by four", () => {
+    expect(groupFingerprint("abcdefgh")).toBe("abcd efgh");
   });
 });
