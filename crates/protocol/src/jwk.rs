@@ -98,7 +98,8 @@ pub fn kid_of(key: &VerifyingKey) -> String {
     Jwk::from_key(key).thumbprint()
 }
 
-/// A short human fingerprint of a kid, for people to compare: groups of four characters.
+/// A short human fingerprint of a kid, for people to compare: groups of four characters separated
+/// by spaces (a space never occurs in base64url, so the groups are unambiguous).
 pub fn fingerprint(kid: &str) -> String {
     kid.chars()
         .take(24)

@@ -88,7 +88,7 @@ describe("warningsFor", () => {
 
 describe("groupFingerprint", () => {
   it("keeps the core's groups of four, spaced", () => {
-    expect(groupFingerprint("3XMX-Mlzz-D3Sw-2jjI-Z9vb-6W5A")).toBe("3XMX Mlzz D3Sw 2jjI Z9vb 6W5A");
+    expect(groupFingerprint("3XMX Ml-z D3_w 2jjI Z9vb 6W5A")).toBe("3XMX Ml-z D3_w 2jjI Z9vb 6W5A");
   });
   it("groups a raw id by four", () => {
     expect(groupFingerprint("abcdefgh")).toBe("abcd efgh");

@@ -52,8 +52,8 @@ export function formatTime(unixS: number): string {
 
 /** `SHA256:abcd…` or bare → groups of four characters so two people can read it to each other. */
 export function groupFingerprint(fp: string): string {
-  // Already grouped by the core ("AbCd-EfGh-…"): show the same groups, spaced.
-  if (/^[A-Za-z0-9_]{4}(-[A-Za-z0-9_]{1,4})+$/.test(fp)) return fp.split("-").join(" ");
+  // Already grouped by the core ("AbCd Ef-h …"; a space never occurs in base64url): as given.
+  if (fp.includes(" ")) return fp;
   const m = /^([A-Za-z0-9-]+:)(.*)$/.exec(fp);
   const prefix = m && !/^[0-9a-fA-F]{2}:/.test(fp) ? m[1] : "";
   const body = prefix ? fp.slice(prefix.length) : fp;
