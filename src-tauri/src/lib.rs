@@ -86,12 +86,12 @@ impl Shell {
     /// Every pinned enforcement point with its connection state and pending count.
     pub async fn ep_statuses(&self) -> IpcResult<Vec<EpStatus>> {
         let eps = self.console.eps().await?;
-        let pending = self.console.pending().await?;
+        let pending = self.console.pending_counts().await?;
         let conns = self.connections.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Ok(eps
             .iter()
             .map(|ep| {
-                let n = pending.iter().filter(|r| r.ep == ep.ep).count() as u32;
+                let n = pending.get(&ep.ep).copied().unwrap_or(0);
                 let mut s =
                     ep_status(ep, conns.get(&ep.ep).map(|c| c.state).unwrap_or(Connection::Connecting), n);
                 s.last_error = conns.get(&ep.ep).and_then(|c| c.error.clone()).or(s.last_error);

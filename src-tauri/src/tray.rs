@@ -54,7 +54,7 @@ pub fn update<R: Runtime>(app: &AppHandle<R>) {
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let shell = app.state::<Shell>();
-        let pending = shell.console.pending().await.map(|p| p.len()).unwrap_or(0);
+        let pending: u32 = shell.console.pending_counts().await.map(|c| c.values().sum()).unwrap_or(0);
         let paused = shell.console.settings().await.map(|s| s.notifications_paused).unwrap_or(false);
         let label = match pending {
             0 => "No pending requests".to_string(),

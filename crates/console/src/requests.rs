@@ -262,6 +262,18 @@ impl Console {
         self.view(row).await
     }
 
+    /// How many requests await a decision, per enforcement point — one COUNT query, for badges and
+    /// the tray, which must not build every view of a 10,000-request inbox on each event.
+    pub async fn pending_counts(&self) -> Result<std::collections::HashMap<String, u32>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT ep, COUNT(*) FROM requests WHERE state = 'pending' AND exp > ? GROUP BY ep",
+        )
+        .bind(now())
+        .fetch_all(self.db())
+        .await?;
+        Ok(rows.into_iter().map(|(ep, n)| (ep, n as u32)).collect())
+    }
+
     /// Requests still awaiting a decision (not expired), oldest expiry first; includes requests
     /// decided here but not yet delivered.
     pub async fn pending(&self) -> Result<Vec<RequestView>> {

@@ -4,7 +4,7 @@
 //! the event; the event is broadcast only after the commit, so the event log, the broadcast order
 //! and the stored states never disagree, and a restart loses nothing that was acknowledged.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -831,12 +831,9 @@ impl App {
                     .bind(id)
                     .fetch_all(&mut *tx)
                     .await?;
-            let distinct: HashSet<String> = approvals
-                .iter()
-                .filter_map(|j| protocol::jws::decode_unverified(j).ok())
-                .filter_map(|c| c["iss"].as_str().map(str::to_owned))
-                .collect();
-            if distinct.len() as i64 >= row.approvals_required {
+            // `decisions` holds one row per approver and request (checked above): rows are approvers.
+            let distinct = approvals.len() as i64;
+            if distinct >= row.approvals_required {
                 let mut ttl = MAX_GRANT_TTL_S;
                 let mut max_uses = u32::MAX;
                 for c in approvals.iter().filter_map(|j| protocol::jws::decode_unverified(j).ok()) {
