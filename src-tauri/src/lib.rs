@@ -270,7 +270,7 @@ pub fn run() {
             let dir = profile_dir()?;
             let console = tauri::async_runtime::block_on(Console::open(
                 &dir,
-                Arc::new(countersign_console::keys::OsKeyring),
+                Arc::new(countersign_console::keys::OsKeyring::default()),
             ))?;
             app.manage(Shell::new(console.clone()));
             if opts.demo {

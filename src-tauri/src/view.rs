@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use countersign_console::history::{Filter, Row};
-use countersign_console::requests::RequestView;
+use countersign_console::requests::{InboxEntry, RequestView, UNDELIVERED};
 use countersign_protocol::{reason_required, StepUpClaims, Tier as CoreTier, Verdict};
 use serde_json::Value;
 
@@ -24,42 +24,36 @@ fn strings(v: &Value) -> Vec<String> {
     v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
 
-fn tier_of(v: &RequestView) -> Tier {
-    serde_json::from_value::<CoreTier>(Value::String(v.tier.clone()))
+/// A stored tier name; an unknown one is treated as the most demanding.
+fn tier_named(tier: &str) -> Tier {
+    serde_json::from_value::<CoreTier>(Value::String(tier.to_string()))
         .map(Tier::from)
         .unwrap_or(Tier::Critical)
 }
 
 /// An inbox line.
-pub fn summary(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) -> RequestSummary {
-    let c = &v.claims;
+pub fn summary(e: InboxEntry, ep_names: &HashMap<String, String>, flood: bool) -> RequestSummary {
+    let g = e.glance;
     RequestSummary {
-        ep: v.ep.clone(),
-        ep_name: ep_names.get(&v.ep).cloned().unwrap_or_else(|| v.ep.clone()),
-        id: v.id.clone(),
-        state: if v.state.contains("not delivered") { "undelivered".into() } else { v.state.clone() },
-        tier: tier_of(v),
-        workload: v.workload.clone(),
-        agent: text(c, &["identity", "display"]),
-        on_behalf_of: c["identity"]["on_behalf_of"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string())
-                    .collect()
-            })
-            .unwrap_or_default(),
-        purpose_code: text(c, &["purpose", "code"]),
-        purpose_statement: text(c, &["purpose", "statement"]),
-        data_class: text(c, &["data", "class"]),
-        categories: strings(&c["data"]["categories"]),
-        system: text(c, &["target", "system"]),
-        environment: text(c, &["target", "environment"]),
-        iat: c["iat"].as_i64().unwrap_or_default(),
-        exp: v.exp,
-        approvals_required: c["policy"]["approvals_required"].as_u64().unwrap_or(1) as u32,
-        binding_required: c["binding"]["required"].as_bool().unwrap_or(false),
-        warning_count: v.warnings.len() as u32,
+        ep_name: ep_names.get(&e.ep).cloned().unwrap_or_else(|| e.ep.clone()),
+        ep: e.ep,
+        id: e.id,
+        state: if e.state == UNDELIVERED { "undelivered".into() } else { e.state },
+        tier: tier_named(&e.tier),
+        workload: e.workload,
+        agent: g.agent,
+        on_behalf_of: g.on_behalf_of,
+        purpose_code: g.purpose_code,
+        purpose_statement: g.purpose_statement,
+        data_class: g.data_class,
+        categories: g.categories,
+        system: g.system,
+        environment: g.environment,
+        iat: g.iat,
+        exp: e.exp,
+        approvals_required: g.approvals_required,
+        binding_required: g.binding_required,
+        warning_count: g.warnings,
         flood,
     }
 }
@@ -86,7 +80,7 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) 
         })
         .unwrap_or_default();
     RequestDetail {
-        summary: summary(v, ep_names, flood),
+        summary: summary(v.entry(), ep_names, flood),
         workload_display: text(c, &["identity", "display"]),
         on_behalf_of: c["identity"]["on_behalf_of"]
             .as_array()

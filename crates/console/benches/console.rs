@@ -5,8 +5,12 @@
 //! with `COUNTERSIGN_BENCH_N` requests per latency series (default 200) and
 //! `COUNTERSIGN_BENCH_ROWS` history rows (default 1,000,000).
 //!
-//! - emit → persisted: `App::submit` on an in-process reference gateway (policy, sign, commit,
-//!   broadcast) until the console's SSE engine has verified and committed the request;
+//! - emit → persisted: from the moment an in-process reference gateway hands the step-up event to
+//!   its subscribers (after its own policy, signature and durable commit) until the console's SSE
+//!   engine has verified and committed the request; `submit → persisted` adds the gateway's part;
+//! - emit → notification sent: the same, until the desktop notification for it (what the app sends,
+//!   through `Notifier::request_arrived`) has been accepted by the notification daemon (dunst in the
+//!   private session). Each request gets a fresh notifier, so none is folded into a flood summary;
 //! - decision round trip: `Console::decide` (checks, re-verify, keyring key, sign, commit with its
 //!   outbox row, POST with a fresh auth token, gateway verifies and commits, outcome committed)
 //!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
@@ -17,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use countersign_console::history::{self, Filter};
+use countersign_console::notify::{Notice, Notifier};
 use countersign_console::sync::{Delivery, WatchEvent};
 use countersign_console::{Console, DecisionInput, OsKeyring};
 use countersign_gateway::{store, Config, ServeOptions};
@@ -35,8 +40,14 @@ fn env_usize(name: &str, default: usize) -> usize {
 fn report(name: &str, samples: &mut [Duration]) -> Duration {
     samples.sort();
     let at = |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
-    let (p50, p99) = (at(0.50), at(0.99));
-    println!("{name:<44} n={:<7} p50 {:>9.3} ms   p99 {:>9.3} ms", samples.len(), ms(p50), ms(p99));
+    let (p50, p90, p99) = (at(0.50), at(0.90), at(0.99));
+    println!(
+        "{name:<44} n={:<7} p50 {:>7.3} ms   p90 {:>7.3} ms   p99 {:>7.3} ms",
+        samples.len(),
+        ms(p50),
+        ms(p90),
+        ms(p99)
+    );
     p99
 }
 
@@ -86,7 +97,7 @@ async fn main() -> anyhow::Result<()> {
         created_at: countersign_console::now(),
     };
 
-    let console = Console::open(&tmp.path().join("console"), Arc::new(OsKeyring)).await?;
+    let console = Console::open(&tmp.path().join("console"), Arc::new(OsKeyring::default())).await?;
     let key = console.key().await?;
     store::add_approver(
         app.db(),
@@ -97,13 +108,20 @@ async fn main() -> anyhow::Result<()> {
     let ep = console.add_ep(&url, &gw_kid).await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (notified_tx, mut notified) = tokio::sync::mpsc::unbounded_channel();
     let watcher = console.clone();
     let watch_ep = ep.clone();
+    let notifying = console.clone();
     tokio::spawn(async move {
         watcher
             .watch_ep(watch_ep, move |e| match e {
                 WatchEvent::Request { id, .. } => {
-                    let _ = tx.send(Some((id, Instant::now())));
+                    let _ = tx.send(Some((id.clone(), Instant::now())));
+                    let (console, done) = (notifying.clone(), notified_tx.clone());
+                    tokio::spawn(async move {
+                        let sent = Notifier::default().request_arrived(&console, &id).await;
+                        let _ = done.send((sent.map(|n| matches!(n, Notice::Shown(_))), Instant::now()));
+                    });
                 }
                 WatchEvent::Connected { .. } => {
                     let _ = tx.send(None);
@@ -121,17 +139,28 @@ async fn main() -> anyhow::Result<()> {
     // Emit → persisted.
     let draft = draft()?;
     let mut emitted = Vec::with_capacity(n);
+    let mut submitted = Vec::with_capacity(n);
+    let mut shown = Vec::with_capacity(n);
     let mut ids = Vec::with_capacity(2 * n);
+    let mut gateway_events = app.subscribe();
     for _ in 0..2 * n {
         let t0 = Instant::now();
         let (_, body) =
             app.submit(WORKLOAD, draft.clone(), None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        let event = gateway_events.recv().await?;
+        anyhow::ensure!(event.kind == "step-up" && event.data.contains(body["id"].as_str().unwrap_or("?")));
         let (id, t1) = rx.recv().await.flatten().ok_or_else(|| anyhow::anyhow!("watch ended"))?;
         anyhow::ensure!(body["id"] == id.as_str(), "events out of order");
-        emitted.push(t1 - t0);
+        let (sent, t2) = notified.recv().await.ok_or_else(|| anyhow::anyhow!("notifier ended"))?;
+        anyhow::ensure!(sent?, "notification not sent (is the session's notification daemon up?)");
+        emitted.push(t1 - event.emitted);
+        submitted.push(t1 - t0);
+        shown.push(t2 - event.emitted);
         ids.push(id);
     }
     report("emit → persisted in the console", &mut emitted);
+    report("emit → notification sent (dunst)", &mut shown);
+    report("submit → persisted (incl. gateway's commit)", &mut submitted);
 
     // Decision round trip, then the same-run baseline on the other half.
     let (mine, baseline_ids) = ids.split_at(n);
@@ -229,7 +258,7 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // History over many rows.
-    let hist = Console::open(&tmp.path().join("history"), Arc::new(OsKeyring)).await?;
+    let hist = Console::open(&tmp.path().join("history"), Arc::new(OsKeyring::default())).await?;
     let db = &hist.profile().db;
     let t0 = Instant::now();
     let words = ["ledger", "refund", "export", "rotate", "invoice", "payroll", "backup", "migrate"];

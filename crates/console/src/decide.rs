@@ -8,6 +8,8 @@ use countersign_protocol::{
 use serde::Serialize;
 use serde_json::json;
 
+use crate::ep::Ep;
+use crate::requests::RequestRow;
 use crate::{history, now, Console, ConsoleError, Result};
 
 /// Longest lifetime of a signed decision, in seconds (never beyond the request's own expiry).
@@ -69,14 +71,14 @@ pub fn check_rules(request: &StepUpClaims, input: &DecisionInput) -> std::result
     Ok(())
 }
 
+/// A stored request that may be decided: the row, its enforcement point, the claims as verified
+/// again now, and their digest.
+type Signable = (RequestRow, Ep, protocol::Verified<StepUpClaims>, String);
+
 impl Console {
-    /// Check, sign, commit and try to deliver a decision on request `id`.
-    ///
-    /// Refuses ([`ConsoleError::Refused`], nothing changed) when the request is resolved, expired,
-    /// already decided here, no longer verifies against the pinned key, or a rule is missing.
-    pub async fn decide(&self, id: &str, input: DecisionInput) -> Result<DecisionOutcome> {
+    /// Everything checked before signing a decision on `id` at time `t`.
+    async fn signable(&self, id: &str, input: &DecisionInput, t: i64) -> Result<Signable> {
         let req = self.find(id).await?;
-        let t = now();
         if req.state != "pending" {
             return Err(ConsoleError::Refused(format!("the request is already {}", req.state)));
         }
@@ -103,9 +105,22 @@ impl Console {
         if digest != req.digest {
             return Err(ConsoleError::Refused("the request differs from what was shown".into()));
         }
-        check_rules(&verified.claims, &input).map_err(ConsoleError::Refused)?;
+        check_rules(&verified.claims, input).map_err(ConsoleError::Refused)?;
 
-        let key = self.signing_key().await?;
+        Ok((req, ep, verified, digest))
+    }
+
+    /// Check, sign, commit and try to deliver a decision on request `id`.
+    ///
+    /// Refuses ([`ConsoleError::Refused`], nothing changed) when the request is resolved, expired,
+    /// already decided here, no longer verifies against the pinned key, or a rule is missing.
+    pub async fn decide(&self, id: &str, input: DecisionInput) -> Result<DecisionOutcome> {
+        let t = now();
+        // The keyring read (a D-Bus round trip) overlaps the checks; the key is dropped unused
+        // (zeroized) when they refuse.
+        let (checked, key) = tokio::join!(self.signable(id, &input, t), self.signing_key());
+        let (req, ep, verified, digest) = checked?;
+        let key = key?;
         let kid = key.kid();
         let constraints = (input.ttl_s.is_some() || input.max_uses.is_some())
             .then_some(Constraints { ttl_s: input.ttl_s, max_uses: input.max_uses });
@@ -155,8 +170,8 @@ impl Console {
         history::append(&mut tx, t, "decision signed", Some(&req.ep), Some(&req.id), &detail).await?;
         tx.commit().await?;
 
+        // Signed checkpoints are the caller's (and the watch loop's) to make, off this path.
         let delivery = self.deliver_one(&ep, &claims.jti, &auth).await?;
-        self.checkpoint(false).await?;
         Ok(DecisionOutcome { jti: claims.jti, token, delivery })
     }
 }

@@ -75,11 +75,32 @@ impl Console {
         &self.profile.db
     }
 
-    /// A write transaction that takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so that
+    /// Copy what the write-ahead log holds back into the database file without blocking anyone
+    /// (`PRAGMA wal_checkpoint(PASSIVE)`). SQLite's automatic checkpoints are off so that none
+    /// stalls a commit on the event path; the watch loop calls this every couple of seconds, the
+    /// CLI before it exits, and opening a profile does it once.
+    pub async fn fold_wal(&self) -> Result<()> {
+        sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(self.db()).await?;
+        Ok(())
+    }
+
+    /// A durable write transaction (synchronous FULL: its commit is fsync'd) on the process's one
+    /// writer connection. It takes SQLite's write lock at once (`BEGIN IMMEDIATE`), so that
     /// concurrent processes on one profile (say `watch` and `approve`) queue on the busy timeout
     /// instead of failing when a read-then-append transaction is overtaken.
     pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.profile.db.begin_with("BEGIN IMMEDIATE").await?)
+        Ok(self.profile.writer.begin_with("PRAGMA synchronous = FULL; BEGIN IMMEDIATE").await?)
+    }
+
+    /// A write transaction like [`Console::write_tx`] whose commit is not fsync'd (synchronous
+    /// NORMAL in WAL mode: atomic and consistent, durable at the next FULL commit or checkpoint).
+    /// Only for what the enforcement point will tell us again if a power cut loses it: a received
+    /// request (backfilled on the next connect), a resolution (re-read on the next sync), a rejection,
+    /// a delivery's answer (the outbox row then survives, and a resend of the same token gets the
+    /// same answer). Decisions, checkpoints and keys always commit with [`Console::write_tx`], whose
+    /// fsync also makes every earlier relaxed commit durable: the WAL is synced in order.
+    pub(crate) async fn relaxed_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.profile.writer.begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE").await?)
     }
 }
 

@@ -246,8 +246,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Some(h) => h,
         None => Profile::default_dir()?,
     };
-    let console = Console::open(&dir, Arc::new(OsKeyring)).await?;
-    match cli.command {
+    let console = Console::open(&dir, Arc::new(OsKeyring::default())).await?;
+    let code = command(&console, cli.command).await;
+    // Fold this run's writes into the database file (SQLite's automatic checkpoints are off).
+    if let Err(e) = console.fold_wal().await {
+        tracing::debug!(error = %e, "WAL checkpoint skipped");
+    }
+    code
+}
+
+async fn command(console: &Console, command: Command) -> Result<ExitCode> {
+    let console = console.clone();
+    match command {
         Command::Key(KeyCmd::Show { json }) => {
             let key = console.key().await?;
             if json {
@@ -413,6 +423,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -> Result<ExitCode> {
     let verdict = input.verdict;
     let outcome = console.decide(id, input).await?;
+    console.checkpoint(false).await?;
     if json {
         print_json(&outcome)?;
     } else {

@@ -28,6 +28,10 @@ pub struct Profile {
     pub id: String,
     /// The migrated history database (WAL, synchronous FULL, foreign keys on).
     pub db: SqlitePool,
+    /// The one connection this process writes through in transactions: writers queue here (and
+    /// wake at once) instead of in SQLite's busy handler, which sleeps in steps of milliseconds.
+    /// Each transaction sets its own durability first (see [`crate::Console::write_tx`]).
+    pub writer: SqlitePool,
 }
 
 impl Profile {
@@ -47,7 +51,13 @@ impl Profile {
         let dir = dir.canonicalize().map_err(|e| ConsoleError::profile(dir, e))?;
         let id = profile_id(&dir)?;
         let db = open_db(&dir.join(DB_FILE)).await?;
-        Ok(Profile { dir, id, db })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            // A local file connection does not go stale: no ping before each transaction.
+            .test_before_acquire(false)
+            .connect_with(options(&dir.join(DB_FILE)))
+            .await?;
+        Ok(Profile { dir, id, db, writer })
     }
 }
 
@@ -70,16 +80,27 @@ fn profile_id(dir: &Path) -> Result<String> {
 
 /// Open and migrate the database at `path`.
 pub async fn open_db(path: &Path) -> Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
+    let db = SqlitePoolOptions::new()
+        .max_connections(4)
+        .test_before_acquire(false)
+        .connect_with(options(path))
+        .await?;
+    MIGRATOR.run(&db).await?;
+    sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&db).await?;
+    Ok(db)
+}
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
         .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10));
-    let db = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
-    MIGRATOR.run(&db).await?;
-    Ok(db)
+        .busy_timeout(Duration::from_secs(10))
+        // No automatic checkpoints: one would land inside some commit, stalling it for milliseconds
+        // (copy the WAL back, two fsyncs). `Console::fold_wal` does it between events instead.
+        .pragma("wal_autocheckpoint", "0")
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

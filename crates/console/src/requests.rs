@@ -2,7 +2,7 @@
 //! updates from the enforcement point, and the views the front ends show.
 
 use countersign_protocol::{self as protocol, ProtocolError, StepUpClaims, Validation, TYP_STEP_UP};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
@@ -53,6 +53,122 @@ pub struct RequestView {
     pub claims: Value,
     /// The original signed token.
     pub jwt: String,
+}
+
+/// What an inbox line shows of a request: computed from the verified claims once, when the request
+/// is stored, so that listing a large inbox parses no claims and walks no strings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Glance {
+    /// The agent's display name.
+    pub agent: String,
+    /// Display names (or subjects) of those it acts for, outermost first.
+    pub on_behalf_of: Vec<String>,
+    /// Purpose code.
+    pub purpose_code: String,
+    /// The purpose statement, cut to [`Glance::STATEMENT_CHARS`] characters (the request has it whole).
+    pub purpose_statement: String,
+    /// Data class the policy judged by.
+    pub data_class: String,
+    /// Declared data categories.
+    pub categories: Vec<String>,
+    /// Target system.
+    pub system: String,
+    /// Target environment.
+    pub environment: String,
+    /// Issued at (seconds since epoch).
+    pub iat: i64,
+    /// Distinct approvals the policy requires.
+    pub approvals_required: u32,
+    /// Whether the critical-tier binding code is required.
+    pub binding_required: bool,
+    /// How many display-safety warnings the request's text raises.
+    pub warnings: u32,
+}
+
+impl Glance {
+    /// Longest purpose statement kept for a list line.
+    pub const STATEMENT_CHARS: usize = 280;
+
+    /// The glance of verified claims.
+    pub fn of(c: &Value) -> Glance {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
+        };
+        let statement = text(&c["purpose"]["statement"]);
+        let purpose_statement = match statement.char_indices().nth(Self::STATEMENT_CHARS) {
+            Some((cut, _)) => format!("{}…", &statement[..cut]),
+            None => statement,
+        };
+        Glance {
+            agent: text(&c["identity"]["display"]),
+            on_behalf_of: c["identity"]["on_behalf_of"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string())
+                .collect(),
+            purpose_code: text(&c["purpose"]["code"]),
+            purpose_statement,
+            data_class: text(&c["data"]["class"]),
+            categories: strings(&c["data"]["categories"]),
+            system: text(&c["target"]["system"]),
+            environment: text(&c["target"]["environment"]),
+            iat: c["iat"].as_i64().unwrap_or_default(),
+            approvals_required: c["policy"]["approvals_required"].as_u64().unwrap_or(1) as u32,
+            binding_required: c["binding"]["required"].as_bool().unwrap_or(false),
+            warnings: warnings(c).len() as u32,
+        }
+    }
+}
+
+/// A line of the inbox: a pending request as stored, without its claims or token.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxEntry {
+    /// Enforcement point id.
+    pub ep: String,
+    /// Request id.
+    pub id: String,
+    /// As in [`RequestView::state`]; in the inbox, pending or [`UNDELIVERED`].
+    pub state: String,
+    /// Tier set by the enforcement point's policy.
+    pub tier: String,
+    /// Workload identity.
+    pub workload: String,
+    /// Expiry (seconds since epoch).
+    pub exp: i64,
+    /// What the line shows.
+    pub glance: Glance,
+}
+
+/// The state of a request decided here whose decision the enforcement point has not answered yet.
+pub const UNDELIVERED: &str = "decided, not delivered";
+
+impl RequestView {
+    /// This request as an inbox line.
+    pub fn entry(&self) -> InboxEntry {
+        InboxEntry {
+            ep: self.ep.clone(),
+            id: self.id.clone(),
+            state: self.state.clone(),
+            tier: self.tier.clone(),
+            workload: self.workload.clone(),
+            exp: self.exp,
+            glance: Glance::of(&self.claims),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    ep: String,
+    id: String,
+    undelivered: bool,
+    tier: String,
+    workload: String,
+    exp: i64,
+    glance: Option<String>,
+    claims: Option<String>,
 }
 
 /// This approver's decision on a request.
@@ -153,10 +269,12 @@ impl Console {
         }
         let digest = protocol::request_digest(&v.raw)?;
         let claims = serde_json::to_string(&v.raw).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let mut tx = self.write_tx().await?;
+        let glance =
+            serde_json::to_string(&Glance::of(&v.raw)).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        let mut tx = self.relaxed_tx().await?;
         let inserted = sqlx::query(
-            "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at, glance)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&ep.ep)
         .bind(&v.claims.jti)
@@ -168,6 +286,7 @@ impl Console {
         .bind(v.claims.iat)
         .bind(v.claims.exp)
         .bind(t)
+        .bind(&glance)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -189,7 +308,7 @@ impl Console {
 
     async fn reject(&self, ep: &Ep, id: Option<&str>, jwt: &str, reason: &str) -> Result<Ingested> {
         let digest = hex(&Sha256::digest(jwt.as_bytes()));
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.relaxed_tx().await?;
         let fresh = sqlx::query("INSERT INTO rejected (ep, digest) VALUES (?, ?) ON CONFLICT DO NOTHING")
             .bind(&ep.ep)
             .bind(&digest)
@@ -210,7 +329,7 @@ impl Console {
         if !TERMINAL.contains(&state) {
             return Ok(false);
         }
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.relaxed_tx().await?;
         let moved =
             sqlx::query("UPDATE requests SET state = ? WHERE ep = ? AND id = ? AND state = 'pending'")
                 .bind(state)
@@ -274,6 +393,41 @@ impl Console {
         Ok(rows.into_iter().map(|(ep, n)| (ep, n as u32)).collect())
     }
 
+    /// The inbox: requests still awaiting a decision (not expired), oldest expiry first, including
+    /// those decided here but not yet delivered — read from the stored glances, one query, no
+    /// claims parsed (10,000 pending list in milliseconds).
+    pub async fn inbox(&self) -> Result<Vec<InboxEntry>> {
+        let rows = sqlx::query_as::<_, InboxRow>(
+            "SELECT r.ep, r.id, r.tier, r.workload, r.exp, r.glance,
+                    CASE WHEN r.glance IS NULL THEN r.claims END AS claims,
+                    EXISTS (SELECT 1 FROM decisions d
+                             WHERE d.ep = r.ep AND d.request_id = r.id AND d.outcome IS NULL) AS undelivered
+               FROM requests r WHERE r.state = 'pending' AND r.exp > ? ORDER BY r.exp, r.id",
+        )
+        .bind(now())
+        .fetch_all(self.db())
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let glance = match (&r.glance, &r.claims) {
+                    (Some(g), _) => serde_json::from_str(g),
+                    (None, Some(c)) => serde_json::from_str::<Value>(c).map(|c| Glance::of(&c)),
+                    (None, None) => Ok(Glance::default()),
+                }
+                .map_err(|e| ConsoleError::Invalid(format!("stored request {}: {e}", r.id)))?;
+                Ok(InboxEntry {
+                    ep: r.ep,
+                    id: r.id,
+                    state: if r.undelivered { UNDELIVERED } else { "pending" }.to_string(),
+                    tier: r.tier,
+                    workload: r.workload,
+                    exp: r.exp,
+                    glance,
+                })
+            })
+            .collect()
+    }
+
     /// Requests still awaiting a decision (not expired), oldest expiry first; includes requests
     /// decided here but not yet delivered.
     pub async fn pending(&self) -> Result<Vec<RequestView>> {
@@ -318,7 +472,7 @@ fn view_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestVi
     let claims: Value = serde_json::from_str(&r.claims).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
     let t = now();
     let state = match (&decision, r.state.as_str()) {
-        (Some(d), "pending") if d.outcome.is_none() => "decided, not delivered".to_string(),
+        (Some(d), "pending") if d.outcome.is_none() => UNDELIVERED.to_string(),
         (_, "pending") if r.exp <= t => "expired".to_string(),
         (_, s) => s.to_string(),
     };
@@ -336,4 +490,30 @@ fn view_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestVi
         claims,
         jwt: r.jwt,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glance_cuts_long_statements_and_counts_warnings() {
+        let long = "é".repeat(Glance::STATEMENT_CHARS + 10);
+        let c = json!({
+            "identity": {"display": "Pay\u{202E}bot", "on_behalf_of": [{"sub": "u1", "display": "Ann"}, {"sub": "u2"}]},
+            "purpose": {"code": "p", "statement": long},
+            "data": {"class": "restricted", "categories": ["pii", 3]},
+            "target": {"system": "erp", "environment": "prod"},
+            "actions": [{"tool": "p\u{0430}y", "args": {}}],
+            "policy": {"approvals_required": 2}, "binding": {"required": true}, "iat": 7,
+        });
+        let g = Glance::of(&c);
+        assert_eq!(g.purpose_statement.chars().count(), Glance::STATEMENT_CHARS + 1);
+        assert!(g.purpose_statement.ends_with('…'));
+        assert_eq!(g.on_behalf_of, ["Ann", "u2"]);
+        assert_eq!(g.categories, ["pii"]);
+        assert_eq!((g.approvals_required, g.binding_required, g.iat), (2, true, 7));
+        assert_eq!(g.warnings as usize, warnings(&c).len());
+        assert!(g.warnings >= 2, "bidi in the display name and a mixed-script tool: {g:?}");
+    }
 }

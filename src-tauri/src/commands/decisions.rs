@@ -45,5 +45,11 @@ pub async fn decide<R: Runtime>(
         }
     };
     crate::refresh(&app);
+    let console = shell.console.clone();
+    tauri::async_runtime::spawn(async move {
+        if let Err(e) = console.checkpoint(false).await {
+            tracing::warn!(error = %e, "history checkpoint not signed");
+        }
+    });
     Ok(DecisionResult { id: args.id, state, delivered, message })
 }

@@ -11,8 +11,14 @@ use crate::Shell;
 #[tauri::command]
 pub async fn list_requests(shell: State<'_, Shell>) -> IpcResult<Vec<RequestSummary>> {
     let names = shell.ep_names().await?;
-    let views = shell.console.pending().await?;
-    Ok(views.iter().map(|v| view::summary(v, &names, shell.notifier.is_flooded(&v.workload))).collect())
+    let entries = shell.console.inbox().await?;
+    Ok(entries
+        .into_iter()
+        .map(|e| {
+            let flood = shell.notifier.is_flooded(&e.workload);
+            view::summary(e, &names, flood)
+        })
+        .collect())
 }
 
 /// Everything about one request.
