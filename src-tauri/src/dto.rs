@@ -83,6 +83,23 @@ pub struct RequestSummary {
     pub flood: bool,
 }
 
+/// A page of the inbox and the whole inbox's counts.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxPage {
+    /// The lines asked for, most urgent first (tier, then time left, then id).
+    pub rows: Vec<RequestSummary>,
+    /// Index of the first line in the whole inbox.
+    pub offset: u32,
+    /// Lines in the whole inbox.
+    pub total: u32,
+    /// Of those, the ones awaiting this approver's decision.
+    pub pending: u32,
+    /// The soonest expiry (Unix seconds) in the whole inbox, if any.
+    #[ts(type = "number | null")]
+    pub next_expiry: Option<i64>,
+}
+
 /// Someone an agent acts for.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct Principal {
@@ -306,6 +323,7 @@ mod tests {
             Verdict,
             Connection,
             RequestSummary,
+            InboxPage,
             Principal,
             ActionView,
             DecisionView,

@@ -133,8 +133,33 @@ pub fn refresh<R: Runtime>(app: &AppHandle<R>) {
     tray::update(app);
 }
 
+static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+static SHOWN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Time since the app started (since `run`).
+pub fn since_start() -> std::time::Duration {
+    STARTED.get_or_init(std::time::Instant::now).elapsed()
+}
+
+/// Record that the main window has been shown; true the first time only.
+pub fn mark_shown() -> bool {
+    !SHOWN.swap(true, std::sync::atomic::Ordering::SeqCst)
+}
+
+/// How long a launch waits for the UI's first inbox before showing the window anyway.
+pub const SHOW_FALLBACK: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Show the main window (it starts hidden and is shown once the UI has drawn).
+pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
 /// Show and focus the main window, optionally on one request.
 pub fn focus<R: Runtime>(app: &AppHandle<R>, request: Option<&str>) {
+    mark_shown();
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
@@ -254,14 +279,44 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         commands::keys::rotate_key,
         commands::settings::get_settings,
         commands::settings::set_settings,
+        commands::app::ui_ready,
     ]
+}
+
+/// WebKitGTK tuned for a document-like UI (lists, text, forms; no video, 3D or animation): no GPU
+/// compositing (on a machine without a GPU it loads Mesa's LLVM rasterizer into the web process,
+/// ~70 MiB for nothing), no WebGL, no back/forward page cache, the small memory cache of a
+/// document viewer. An environment that sets WEBKIT_DISABLE_COMPOSITING_MODE itself wins.
+#[cfg(target_os = "linux")]
+fn tune_web_view<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+    let _ = window.with_webview(|platform| {
+        use webkit2gtk::{
+            CacheModel, HardwareAccelerationPolicy, SettingsExt as _, WebContextExt as _, WebViewExt,
+        };
+        let view = platform.inner();
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            settings.set_enable_webgl(false);
+            settings.set_enable_page_cache(false);
+        }
+        if let Some(context) = view.context() {
+            context.set_cache_model(CacheModel::DocumentViewer);
+        }
+    });
 }
 
 /// Run the desktop app.
 pub fn run() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+        // Before GTK and WebKit start (no other thread exists yet); see `tune_web_view`.
+        std::env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
+    since_start();
     let opts = options();
 
     tauri::Builder::default()
@@ -277,9 +332,24 @@ pub fn run() {
                 tauri::async_runtime::block_on(demo::start(&console, &dir))?;
             }
             tray::create(app.handle())?;
+            #[cfg(target_os = "linux")]
+            if let Some(w) = app.get_webview_window("main") {
+                tune_web_view(&w);
+            }
             for ep in tauri::async_runtime::block_on(console.eps())? {
                 subscribe(app.handle(), ep);
             }
+            // The window starts hidden and the UI shows it after its first inbox; should the UI
+            // never report (a broken build), show it anyway rather than run invisibly.
+            let handle = app.handle().clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(SHOW_FALLBACK);
+                if mark_shown() {
+                    tracing::warn!("the UI did not report ready; showing the window anyway");
+                    let h = handle.clone();
+                    let _ = handle.run_on_main_thread(move || show_main(&h));
+                }
+            });
             Ok(())
         })
         .invoke_handler(handler())

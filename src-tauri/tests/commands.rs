@@ -70,7 +70,12 @@ fn commands_reach_the_core_and_errors_carry_codes() {
     assert!(key["jwk"].as_str().expect("jwk text").contains("\"OKP\""));
     assert!(!key.to_string().contains("\"d\""), "no private key material crosses IPC");
 
-    assert_eq!(invoke(&w, "list_requests", json!({})).expect("list"), json!([]));
+    assert_eq!(
+        invoke(&w, "list_requests", json!({"offset": 0, "limit": 100})).expect("list"),
+        json!({"rows": [], "offset": 0, "total": 0, "pending": 0, "nextExpiry": null})
+    );
+    let err = invoke(&w, "list_requests", json!({"offset": 0, "limit": 100_000})).expect_err("page too big");
+    assert_eq!(err["code"], "invalid_input", "{err}");
     assert_eq!(invoke(&w, "list_eps", json!({})).expect("eps"), json!([]));
 
     let err = invoke(&w, "get_request", json!({"id": "nope"})).expect_err("unknown request");

@@ -11,15 +11,19 @@ describe("the app with frozen prototypes", () => {
   it("mounts from main.ts, lists, opens and decides", async () => {
     const s = summary({ id: "f1", tier: "high", agent: "<img src=x onerror=alert(1)>" });
     const sent: unknown[] = [];
+    const readies: unknown[] = [];
     mockIPC((cmd, payload) => {
       switch (cmd) {
         case "list_requests":
-          return [s];
+          return { rows: [s], offset: 0, total: 1, pending: 1, nextExpiry: s.exp };
         case "get_request":
           return detail(s);
         case "decide":
           sent.push(payload);
           return { id: "f1", state: "approved", delivered: true, message: "" };
+        case "ui_ready":
+          readies.push(payload);
+          return null;
         case "get_settings":
           return { notifyThreshold: "high", notificationsPaused: false };
         case "key_info":
@@ -47,6 +51,8 @@ describe("the app with frozen prototypes", () => {
     await waitFor(() => expect(screen.getAllByTestId("inbox-row")).toHaveLength(1));
     expect(screen.getByTestId("pending-count").textContent).toBe("1");
     expect(document.querySelector("img")).toBeNull();
+    // The window (hidden at launch) is shown once the first inbox is drawn, and only then.
+    await waitFor(() => expect(readies).toEqual([{ rows: 1 }]));
 
     await fireEvent.click(screen.getByTestId("inbox-row"));
     await waitFor(() => screen.getByTestId("approve-button"));

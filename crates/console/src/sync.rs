@@ -550,6 +550,54 @@ mod tests {
         (dir, c, "req-1".into())
     }
 
+    #[tokio::test]
+    async fn inbox_pages_are_most_urgent_first_and_skip_the_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
+        let ep_key: SigningKey = protocol::generate_key();
+        let jwk = Jwk::from_key(&ep_key.verifying_key());
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES ('ep-t', 'T', 'http://127.0.0.1:1', ?, ?, 0)")
+            .bind(jwk.thumbprint())
+            .bind(serde_json::to_string(&jwk).unwrap())
+            .execute(c.db())
+            .await
+            .unwrap();
+        let ep = c.ep("ep-t").await.unwrap();
+        let t = now();
+        for (id, tier, ttl) in [
+            ("low-soon", "low", 30),
+            ("crit-late", "critical", 900),
+            ("crit-soon", "critical", 100),
+            ("high", "high", 50),
+            ("medium", "medium", 20),
+            ("gone", "critical", 300),
+        ] {
+            let claims = json!({
+                "iss": "ep-t", "jti": id, "iat": t, "exp": t + ttl,
+                "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
+                "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
+                "target": {"system": "s", "environment": "e"},
+                "actions": [{"tool": "t", "args": {}, "reversible": true}],
+                "policy": {"id": "x", "reason": "r", "tier": tier, "approvals_required": 1},
+            });
+            let jwt = protocol::sign(&claims, TYP_STEP_UP, &ep_key).unwrap();
+            assert_eq!(c.ingest(&ep, Some(id), &jwt).await.unwrap(), Ingested::New(id.into()));
+        }
+        // One expired since it was stored: no longer in the inbox.
+        sqlx::query("UPDATE requests SET exp = ? WHERE id = 'gone'")
+            .bind(t - 1)
+            .execute(c.db())
+            .await
+            .unwrap();
+        let ids = |p: &crate::requests::InboxPage| p.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        let all = c.inbox_page(0, 100).await.unwrap();
+        assert_eq!(ids(&all), ["crit-soon", "crit-late", "high", "medium", "low-soon"]);
+        assert_eq!((all.total, all.pending, all.next_expiry), (5, 5, Some(t + 20)));
+        let second = c.inbox_page(2, 2).await.unwrap();
+        assert_eq!(ids(&second), ["high", "medium"]);
+        assert_eq!(second.total, 5, "counts are of the whole inbox");
+    }
+
     async fn count(c: &Console, sql: &str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(c.db()).await.unwrap()
     }
@@ -568,14 +616,16 @@ mod tests {
     async fn decision_is_committed_before_delivery_and_kept_until_answered() {
         // Port 1 on loopback: connection refused, the gateway is "down".
         let (_d, c, id) = console_with_request("http://127.0.0.1:1").await;
-        let inbox = c.inbox().await.unwrap();
-        assert_eq!(inbox.len(), 1);
-        assert_eq!(inbox[0].state, "pending");
-        assert_eq!((inbox[0].glance.agent.as_str(), inbox[0].glance.warnings), ("A", 0));
+        let inbox = c.inbox_page(0, 50).await.unwrap();
+        assert_eq!((inbox.entries.len(), inbox.total, inbox.pending), (1, 1, 1));
+        let line = &inbox.entries[0];
+        assert_eq!(line.state, "pending");
+        assert_eq!(inbox.next_expiry, Some(line.exp));
+        assert_eq!((line.glance.agent.as_str(), line.glance.warnings), ("A", 0));
         // A row stored before glances existed lists the same, computed from its claims.
-        let stored = inbox[0].glance.clone();
+        let stored = line.glance.clone();
         sqlx::query("UPDATE requests SET glance = NULL").execute(c.db()).await.unwrap();
-        assert_eq!(c.inbox().await.unwrap()[0].glance, stored);
+        assert_eq!(c.inbox_page(0, 50).await.unwrap().entries[0].glance, stored);
         let refused = c.decide(&id, deny("")).await.unwrap_err();
         assert!(matches!(refused, ConsoleError::Refused(_)), "{refused}");
         assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions").await, 0, "a refused decision leaves nothing");
@@ -585,7 +635,9 @@ mod tests {
         assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 1);
         assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 1);
         assert_eq!(c.request(&id).await.unwrap().state, "decided, not delivered");
-        assert_eq!(c.inbox().await.unwrap()[0].state, crate::requests::UNDELIVERED);
+        let inbox = c.inbox_page(0, 50).await.unwrap();
+        assert_eq!(inbox.entries[0].state, crate::requests::UNDELIVERED);
+        assert_eq!((inbox.total, inbox.pending), (1, 0), "decided here: in the inbox, not awaiting me");
         assert!(matches!(c.decide(&id, deny("again")).await, Err(ConsoleError::Refused(_))), "decided once");
 
         // The enforcement point comes back and answers 409: final, recorded, never retried.

@@ -2,23 +2,37 @@
 
 use tauri::State;
 
-use crate::dto::{RequestDetail, RequestSummary};
-use crate::error::IpcResult;
+use crate::dto::{InboxPage, RequestDetail};
+use crate::error::{ErrorCode, IpcError, IpcResult};
 use crate::view;
 use crate::Shell;
 
-/// Pending requests and decisions not yet delivered, for the inbox.
+/// Most lines one call returns: the UI asks for the rows in view, never the whole inbox.
+pub const MAX_PAGE: u32 = 500;
+
+/// A page of the inbox (pending requests and decisions not yet delivered, most urgent first)
+/// with the whole inbox's counts.
 #[tauri::command]
-pub async fn list_requests(shell: State<'_, Shell>) -> IpcResult<Vec<RequestSummary>> {
+pub async fn list_requests(shell: State<'_, Shell>, offset: u32, limit: u32) -> IpcResult<InboxPage> {
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(IpcError::new(ErrorCode::InvalidInput, format!("limit must be 1 to {MAX_PAGE}")));
+    }
     let names = shell.ep_names().await?;
-    let entries = shell.console.inbox().await?;
-    Ok(entries
-        .into_iter()
-        .map(|e| {
-            let flood = shell.notifier.is_flooded(&e.workload);
-            view::summary(e, &names, flood)
-        })
-        .collect())
+    let page = shell.console.inbox_page(offset, limit).await?;
+    Ok(InboxPage {
+        rows: page
+            .entries
+            .into_iter()
+            .map(|e| {
+                let flood = shell.notifier.is_flooded(&e.workload);
+                view::summary(e, &names, flood)
+            })
+            .collect(),
+        offset,
+        total: page.total,
+        pending: page.pending,
+        next_expiry: page.next_expiry,
+    })
 }
 
 /// Everything about one request.

@@ -12,10 +12,10 @@ import type { EpStatus } from "../bindings/EpStatus";
 import type { HistoryFilter } from "../bindings/HistoryFilter";
 import type { HistoryPage } from "../bindings/HistoryPage";
 import type { HistoryStats } from "../bindings/HistoryStats";
+import type { InboxPage } from "../bindings/InboxPage";
 import type { IpcError } from "../bindings/IpcError";
 import type { KeyInfo } from "../bindings/KeyInfo";
 import type { RequestDetail } from "../bindings/RequestDetail";
-import type { RequestSummary } from "../bindings/RequestSummary";
 import type { Settings } from "../bindings/Settings";
 import type { VerifyReport } from "../bindings/VerifyReport";
 
@@ -47,7 +47,9 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
-export const listRequests = () => call<RequestSummary[]>("list_requests");
+export const listRequests = (offset: number, limit: number) => call<InboxPage>("list_requests", { offset, limit });
+/** The first inbox is on screen: Rust shows the (until then hidden) window. */
+export const uiReady = (rows: number) => call<null>("ui_ready", { rows });
 export const getRequest = (id: string) => call<RequestDetail>("get_request", { id });
 export const decide = (args: DecideArgs) => call<DecisionResult>("decide", { args });
 export const historyPage = (filter: HistoryFilter, offset: number, limit: number) =>

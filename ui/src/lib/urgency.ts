@@ -4,19 +4,9 @@ import type { Tier } from "../bindings/Tier";
 
 export const TIERS: ReadonlyArray<Tier> = ["low", "medium", "high", "critical"];
 
-export function tierRank(t: string): number {
-  const i = TIERS.indexOf(t as Tier);
-  return i < 0 ? -1 : i;
-}
-
 /** Needs the two-step confirmation before an approval is signed. */
 export function needsSecondConfirm(t: Tier): boolean {
   return t === "high" || t === "critical";
-}
-
-/** Most urgent first: higher tier, then the one that expires soonest, then id for a stable order. */
-export function byUrgency(a: RequestSummary, b: RequestSummary): number {
-  return tierRank(b.tier) - tierRank(a.tier) || a.exp - b.exp || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 /** Still decidable or still waiting for delivery, and not past its expiry. */

@@ -1,0 +1,18 @@
+//! The app's own lifecycle: the window stays hidden until the UI has drawn its first inbox, so an
+//! approver never sees a blank white window at launch.
+
+use tauri::{AppHandle, Runtime};
+
+/// The UI drew its first inbox (`rows` lines loaded): show the main window. Only the first call
+/// logs the start-up time; later calls are harmless.
+#[tauri::command]
+pub fn ui_ready<R: Runtime>(app: AppHandle<R>, rows: u32) {
+    if crate::mark_shown() {
+        tracing::info!(
+            startup_ms = crate::since_start().as_millis() as u64,
+            rows,
+            "inbox rendered; window shown"
+        );
+    }
+    crate::show_main(&app);
+}
