@@ -37,9 +37,10 @@ async fn fill(gw: &Gateway, console: &Console, agent: &Agent, n: usize) {
 /// themselves — the app, its web content and network processes: (RSS, PSS) in KiB. PSS splits
 /// shared pages among the processes that share them, so it is the fair sum; RSS counts shared
 /// libraries once per process.
-fn app_memory_kib(driver: &Driver) -> (u64, u64) {
+fn app_memory_kib(driver: &Driver) -> (u64, u64, String) {
     let pgid = driver.pid().to_string();
     let (mut rss, mut pss) = (0, 0);
+    let mut each = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
@@ -62,12 +63,17 @@ fn app_memory_kib(driver: &Driver) -> (u64, u64) {
         };
         rss += field("Rss:");
         pss += field("Pss:");
+        each.push(format!("{} {:.0}", comm.trim(), field("Pss:") as f64 / 1024.0));
     }
-    (rss, pss)
+    (rss, pss, each.join(", "))
 }
 
-fn mib((rss, pss): (u64, u64)) -> String {
-    format!("PSS {:.1} MiB (RSS {:.1} MiB)", pss as f64 / 1024.0, rss as f64 / 1024.0)
+fn mib((rss, pss, each): (u64, u64, String)) -> String {
+    format!(
+        "PSS {:.1} MiB (RSS {:.1} MiB; PSS MiB by process: {each})",
+        pss as f64 / 1024.0,
+        rss as f64 / 1024.0
+    )
 }
 
 async fn launch_until_rows(console: &Console, rows: usize) -> (Driver, Session, Duration) {

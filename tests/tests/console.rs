@@ -223,6 +223,33 @@ async fn edited_history_row_is_caught() {
 }
 
 #[tokio::test]
+async fn history_cut_short_is_caught_by_the_keyring_anchor() {
+    let (_d, gw, agent, console) = setup().await;
+    let first = submit_id(&gw, &agent, "test.medium").await;
+    console.ok(&["sync"]);
+    console.ok(&["deny", &first, "--reason", "not now"]);
+    let cut = console.ok(&["history", "checkpoint"]);
+    let cut: i64 = cut.trim().rsplit(' ').next().and_then(|n| n.parse().ok()).expect("checkpoint row");
+    let second = submit_id(&gw, &agent, "test.medium").await;
+    console.ok(&["sync"]);
+    console.ok(&["deny", &second, "--reason", "nor now"]);
+    console.ok(&["history", "checkpoint"]);
+    assert!(console.ok(&["history", "verify"]).contains("intact"));
+
+    // Someone with the file deletes the second decision and everything after it, checkpoints
+    // included: the rest is a consistent chain under a valid checkpoint, but the keyring remembers.
+    let deleted = std::process::Command::new("sqlite3")
+        .arg(console.db())
+        .arg(format!("DROP TRIGGER history_no_delete; DELETE FROM history WHERE seq > {cut}"))
+        .output()
+        .expect("sqlite3");
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    let r = console.fails(&["history", "verify"], 5);
+    assert!(r.stderr.contains("deleted from the end"), "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("row {}", cut + 1)), "names the first missing row: {}", r.stderr);
+}
+
+#[tokio::test]
 async fn key_bytes_are_in_no_file_under_the_profile() {
     let (_d, gw, agent, console) = setup().await;
     let id = submit_id(&gw, &agent, "test.high").await;

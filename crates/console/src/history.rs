@@ -15,6 +15,9 @@ use crate::{Console, ConsoleError, Result};
 
 /// Rows appended between two signed checkpoints (at most; a checkpoint is due after this many).
 pub const CHECKPOINT_EVERY: i64 = 100;
+/// A checkpoint is also due when rows were added and the last one is older than this (seconds), so
+/// the unanchored tail of an active history stays short.
+pub const CHECKPOINT_AGE_S: i64 = 60;
 
 /// What a checkpoint signs: the profile and the chain head it covers.
 fn checkpoint_message(profile: &str, upto: i64, head: &str) -> String {
@@ -239,17 +242,25 @@ impl Console {
     }
 
     /// Append a checkpoint signed with the keyring key over the current head of the chain, when
-    /// `force` or when [`CHECKPOINT_EVERY`] rows were added since the last one. A chain rewritten
-    /// by someone without the key no longer matches its checkpoints. The row number when one was added.
+    /// `force`, when [`CHECKPOINT_EVERY`] rows were added since the last one, or when rows were added
+    /// and the last one is older than [`CHECKPOINT_AGE_S`]. A chain rewritten by someone without the
+    /// key no longer matches its checkpoints. The checkpoint row is then anchored in the keyring (see
+    /// [`Console::verify_history`]). The row number when one was added.
     pub async fn checkpoint(&self, force: bool) -> Result<Option<i64>> {
-        let head: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM history").fetch_one(self.db()).await?;
-        let Some(upto) = head else { return Ok(None) };
-        let last: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM history WHERE kind = 'checkpoint'")
-                .fetch_one(self.db())
+        let head: Option<(i64, i64)> =
+            sqlx::query_as("SELECT seq, at FROM history ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(self.db())
                 .await?;
-        if upto == last || (!force && upto - last < CHECKPOINT_EVERY) {
+        let Some((upto, _)) = head else { return Ok(None) };
+        let (last, last_at): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE((SELECT MAX(seq) FROM history WHERE kind = 'checkpoint'), 0),
+                    COALESCE((SELECT at FROM history WHERE kind = 'checkpoint' ORDER BY seq DESC LIMIT 1),
+                             (SELECT at FROM history ORDER BY seq LIMIT 1))",
+        )
+        .fetch_one(self.db())
+        .await?;
+        let stale = crate::now() - last_at >= CHECKPOINT_AGE_S;
+        if upto == last || (!force && !stale && upto - last < CHECKPOINT_EVERY) {
             return Ok(None);
         }
         // Load the key first (creating it may append a row), then sign the head as it is now.
@@ -265,8 +276,40 @@ impl Console {
         drop(key);
         let detail = json!({"upto": upto, "head": hash, "kid": kid, "sig": sig});
         let seq = append(&mut tx, crate::now(), "checkpoint", None, None, &detail).await?;
+        let hash: String = sqlx::query_scalar("SELECT hash FROM history WHERE seq = ?")
+            .bind(seq)
+            .fetch_one(&mut *tx)
+            .await?;
         tx.commit().await?;
+        self.set_anchor(&Anchor { seq, hash }).await?;
         Ok(Some(seq))
+    }
+
+    fn anchor_account(&self) -> String {
+        format!("{}.history-head", self.profile().id)
+    }
+
+    /// Record the newest checkpoint row outside the database, in the OS keyring next to the key.
+    async fn set_anchor(&self, anchor: &Anchor) -> Result<()> {
+        let (store, account) = (self.secrets.clone(), self.anchor_account());
+        let text = crate::Sensitive::new(
+            serde_json::to_string(anchor).map_err(|e| ConsoleError::Invalid(e.to_string()))?,
+        );
+        tokio::task::spawn_blocking(move || store.set(&account, &text))
+            .await
+            .map_err(|e| ConsoleError::Keyring(format!("keyring task failed: {e}")))?
+    }
+
+    async fn anchor(&self) -> Result<Option<Anchor>> {
+        let (store, account) = (self.secrets.clone(), self.anchor_account());
+        let text = tokio::task::spawn_blocking(move || store.get(&account))
+            .await
+            .map_err(|e| ConsoleError::Keyring(format!("keyring task failed: {e}")))??;
+        text.map(|t| {
+            serde_json::from_str(t.expose())
+                .map_err(|_| ConsoleError::Keyring("the keyring's history anchor is not readable".into()))
+        })
+        .transpose()
     }
 
     /// Verify the history: the hash chain (see [`verify`]), then every signed checkpoint against
@@ -332,8 +375,42 @@ impl Console {
             }
             None => {}
         }
+        // Rows deleted from the end (checkpoints included) leave a shorter chain that verifies:
+        // the keyring remembers the newest checkpoint row.
+        if let Some(anchor) = self.anchor().await? {
+            let found: Option<String> = sqlx::query_scalar("SELECT hash FROM history WHERE seq = ?")
+                .bind(anchor.seq)
+                .fetch_optional(self.db())
+                .await?;
+            match found {
+                None => {
+                    return Err(ConsoleError::Tampered {
+                        seq: n + 1,
+                        message: format!(
+                            "the history ends at row {n}, but the keyring's anchor records checkpoint row {}: rows were deleted from the end",
+                            anchor.seq
+                        ),
+                    })
+                }
+                Some(h) if h != anchor.hash => {
+                    return Err(ConsoleError::Tampered {
+                        seq: anchor.seq,
+                        message: "differs from the checkpoint the keyring's anchor records".into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
         Ok(n)
     }
+}
+
+/// The newest checkpoint row, kept in the OS keyring (account `<profile id>.history-head`): not a
+/// secret, but out of reach of whoever edits the database file without the user's keyring.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+struct Anchor {
+    seq: i64,
+    hash: String,
 }
 
 #[cfg(test)]
@@ -498,6 +575,35 @@ mod tests {
         verify(c.db()).await.expect("the bare chain was recomputed consistently");
         match c.verify_history().await.unwrap_err() {
             ConsoleError::Tampered { seq, .. } => assert_eq!(seq, cp, "caught at the first checkpoint"),
+            other => panic!("expected Tampered, got {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn rows_deleted_from_the_end_are_caught_by_the_keyring_anchor() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
+            .await
+            .unwrap();
+        c.key().await.unwrap();
+        fill(c.db(), 10).await;
+        let first = c.checkpoint(true).await.unwrap().expect("checkpoint");
+        fill(c.db(), 5).await;
+        let second = c.checkpoint(true).await.unwrap().expect("checkpoint");
+        fill(c.db(), 2).await;
+        c.verify_history().await.expect("intact");
+
+        // Someone with the file removes everything after the first checkpoint (the second one too):
+        // what is left is a consistent chain under a valid checkpoint.
+        sqlx::query("DROP TRIGGER history_no_delete").execute(c.db()).await.unwrap();
+        sqlx::query("DELETE FROM history WHERE seq > ?").bind(first).execute(c.db()).await.unwrap();
+        verify(c.db()).await.expect("the shortened chain is consistent");
+        match c.verify_history().await.unwrap_err() {
+            ConsoleError::Tampered { seq, message } => {
+                assert_eq!(seq, first + 1, "{message}");
+                assert!(message.contains(&format!("checkpoint row {second}")), "{message}");
+                assert!(message.contains("deleted from the end"), "{message}");
+            }
             other => panic!("expected Tampered, got {other}"),
         }
     }

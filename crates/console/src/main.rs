@@ -161,10 +161,11 @@ struct HistoryArgs {
 
 #[derive(clap::Args, Debug)]
 struct FilterArgs {
-    /// Only rows at or after: seconds since epoch, or an age such as 30m, 2h, 7d.
+    /// Only rows at or after: an RFC 3339 time (2026-11-26T09:30:00Z), a UTC date (2026-11-26),
+    /// seconds since the epoch, or an age such as 30m, 2h, 7d.
     #[arg(long)]
     since: Option<String>,
-    /// Only rows before: seconds since epoch, or an age such as 30m, 2h, 7d.
+    /// Only rows before: same forms as --since.
     #[arg(long)]
     until: Option<String>,
     /// Only rows of this enforcement point.
@@ -201,9 +202,11 @@ enum HistoryCmd {
         #[arg(long, value_enum, default_value = "jsonl")]
         format: Format,
     },
-    /// Check the hash chain and the signed checkpoints: exit 0 when intact, 5 naming the first bad row.
+    /// Check the hash chain, the signed checkpoints and the keyring's anchor of the newest one: exit 0
+    /// when intact, 5 naming the first bad row (edited, deleted, reordered, or cut from the end).
     Verify,
-    /// Sign a checkpoint over the current head now (they are also made every 100 rows).
+    /// Sign a checkpoint over the current head now and anchor it in the keyring (they are also made
+    /// every 100 rows, and a minute after the last one when rows were added).
     Checkpoint,
 }
 
@@ -506,21 +509,7 @@ fn print_request(r: &RequestView) {
 }
 
 fn parse_time(s: &str) -> Result<i64> {
-    if let Ok(t) = s.parse::<i64>() {
-        return Ok(t);
-    }
-    let (n, unit) = s.split_at(s.len().saturating_sub(1));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| ConsoleError::Invalid(format!("{s:?}: use seconds since epoch or 30m, 2h, 7d")))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(ConsoleError::Invalid(format!("{s:?}: use seconds since epoch or 30m, 2h, 7d"))),
-    };
-    Ok(now() - secs)
+    countersign_console::review::parse_when(s, now())
 }
 
 async fn history(console: &Console, args: HistoryArgs) -> Result<()> {

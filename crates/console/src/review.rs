@@ -66,18 +66,41 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-/// Civil date (UTC) of a Unix time, `YYYY-MM-DD` (Howard Hinnant's days-from-civil inverse).
+/// Civil date (UTC) of a Unix time, `YYYY-MM-DD`.
 pub fn utc_day(t: i64) -> String {
-    let z = t.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    chrono::DateTime::from_timestamp(t, 0).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default()
+}
+
+/// A point in time given on a command line: RFC 3339 (`2026-11-26T09:30:00Z`, `…+01:00`), a UTC
+/// date (`2026-11-26`, its midnight), seconds since the epoch, or an age before `now` (`30m`, `2h`,
+/// `7d`). Unix seconds, or a clear error naming the accepted forms.
+pub fn parse_when(s: &str, now: i64) -> Result<i64> {
+    let s = s.trim();
+    let bad = || {
+        ConsoleError::Invalid(format!(
+            "{s:?}: use an RFC 3339 time (2026-11-26T09:30:00Z), a date (2026-11-26), seconds since \
+             the epoch, or an age (30m, 2h, 7d)"
+        ))
+    };
+    if let Ok(t) = s.parse::<i64>() {
+        return Ok(t);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return d.and_hms_opt(0, 0, 0).map(|t| t.and_utc().timestamp()).ok_or_else(bad);
+    }
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad()),
+    };
+    Ok(now - secs)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -201,6 +224,21 @@ mod tests {
         assert_eq!(utc_day(0), "1970-01-01");
         assert_eq!(utc_day(951_782_400), "2000-02-29");
         assert_eq!(utc_day(1_795_651_200), "2026-11-26");
+    }
+
+    #[test]
+    fn times_on_the_command_line() {
+        let now = 1_795_651_200 + 3600;
+        assert_eq!(parse_when("2026-11-26T01:00:00Z", 0).unwrap(), now);
+        assert_eq!(parse_when("2026-11-26T02:00:00+01:00", 0).unwrap(), now);
+        assert_eq!(parse_when("2026-11-26", 0).unwrap(), 1_795_651_200);
+        assert_eq!(parse_when("1795651200", 0).unwrap(), 1_795_651_200);
+        assert_eq!(parse_when("2h", now).unwrap(), now - 7200);
+        assert_eq!(parse_when("7d", now).unwrap(), now - 7 * 86_400);
+        for bad in ["yesterday", "2026-13-01", "5y", "", "2026-11-26T25:00:00Z"] {
+            let e = parse_when(bad, now).unwrap_err().to_string();
+            assert!(e.contains("RFC 3339"), "{bad}: {e}");
+        }
     }
 
     #[test]
