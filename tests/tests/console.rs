@@ -190,6 +190,15 @@ async fn watch_streams_requests_and_resolutions() {
     let r = next("resolved");
     assert_eq!(r["state"], "withdrawn");
     assert_eq!(console.json(&["show", &id])["state"], "withdrawn");
+
+    // An enforcement point pinned while `watch` runs is followed too.
+    let dir2 = tempfile::tempdir().expect("tempdir");
+    let gw2 = Gateway::start(dir2.path(), &[]);
+    let agent2 = gw2.agent(AGENT);
+    console.connect(&gw2, "alice@acme.example").await;
+    next("connected");
+    let id2 = submit_id(&gw2, &agent2, "test.medium").await;
+    assert_eq!(next("request")["id"], id2.as_str());
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -16,8 +16,10 @@ use crate::{history, now, Console, ConsoleError, Result, CALL_TIMEOUT};
 
 /// Lifetime of the auth tokens the console signs.
 pub const AUTH_LIFETIME_S: i64 = 240;
+/// How often `watch` looks for enforcement points added or removed since it started.
+pub const EP_RESCAN: Duration = Duration::from_secs(5);
 /// First reconnect delay cap; doubles per failure up to [`BACKOFF_MAX`].
-pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
+const BACKOFF_BASE: Duration = Duration::from_millis(500);
 /// Largest reconnect delay cap.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -367,21 +369,41 @@ impl Console {
     /// Follow every enforcement point's stream until the process ends, reconnecting with full-jitter
     /// backoff. `on_event` is called for everything worth showing.
     pub async fn watch(&self, on_event: impl Fn(WatchEvent) + Clone + Send + Sync + 'static) -> Result<()> {
-        let eps = self.eps().await?;
-        if eps.is_empty() {
+        if self.eps().await?.is_empty() {
             return Err(ConsoleError::Invalid(
                 "no enforcement point: add one with `countersign ep add`".into(),
             ));
         }
         let mut tasks = tokio::task::JoinSet::new();
-        for ep in eps {
-            let (console, on_event) = (self.clone(), on_event.clone());
-            tasks.spawn(async move { console.watch_ep(ep, on_event).await });
+        let mut following: std::collections::HashMap<String, tokio::task::AbortHandle> = Default::default();
+        // Enforcement points added (say by `countersign ep add` in another terminal) are followed
+        // within EP_RESCAN, removed ones dropped.
+        let mut rescan = tokio::time::interval(EP_RESCAN);
+        loop {
+            tokio::select! {
+                _ = rescan.tick() => {
+                    let eps = self.eps().await?;
+                    following.retain(|id, task| {
+                        let kept = eps.iter().any(|e| &e.ep == id);
+                        if !kept {
+                            task.abort();
+                        }
+                        kept
+                    });
+                    for ep in eps {
+                        if !following.contains_key(&ep.ep) {
+                            let (console, on_event, id) = (self.clone(), on_event.clone(), ep.ep.clone());
+                            following.insert(id, tasks.spawn(async move { console.watch_ep(ep, on_event).await }));
+                        }
+                    }
+                }
+                Some(done) = tasks.join_next() => match done {
+                    Ok(result) => result?,
+                    Err(e) if e.is_cancelled() => {}
+                    Err(e) => return Err(ConsoleError::Invalid(format!("watch task failed: {e}"))),
+                },
+            }
         }
-        while let Some(done) = tasks.join_next().await {
-            done.map_err(|e| ConsoleError::Invalid(format!("watch task failed: {e}")))??;
-        }
-        Ok(())
     }
 
     /// Follow one enforcement point forever; returns only on keyring or database errors.
