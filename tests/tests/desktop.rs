@@ -128,6 +128,26 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     s.click(&s.wait_for("[data-testid=nav-key]", 1, 10).await[0]).await;
     s.wait_for("[data-testid=key-fingerprint]", 1, 10).await;
     s.screenshot(&artifacts().join("key.png")).await;
+
+    // On call: a new request's desktop notification, clicked (its default action, through dunst),
+    // brings the app to that request — here from the Key screen.
+    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
+    let (_, fresh) = submit(&gw, &agent, &draft(AGENT, "test.high")).await;
+    let fresh_id = fresh["id"].as_str().expect("id").to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let out = std::process::Command::new("dunstctl").args(["count", "displayed"]).output().expect("dunstctl");
+        if String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no notification displayed for {fresh_id}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let clicked = std::process::Command::new("dunstctl").args(["action", "0"]).status().expect("dunstctl");
+    assert!(clicked.success());
+    s.wait_for(&format!("[data-testid=request-detail][data-id='{fresh_id}']"), 1, 15).await;
+    s.screenshot(&artifacts().join("notification-opened.png")).await;
+    assert_eq!(status(&gw, &agent, &fresh_id, 0).await["state"], "pending", "a click only opens, never decides");
     s.close().await;
 }
 
