@@ -136,7 +136,8 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     let fresh_id = fresh["id"].as_str().expect("id").to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
     loop {
-        let out = std::process::Command::new("dunstctl").args(["count", "displayed"]).output().expect("dunstctl");
+        let out =
+            std::process::Command::new("dunstctl").args(["count", "displayed"]).output().expect("dunstctl");
         if String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0 {
             break;
         }
@@ -147,7 +148,11 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     assert!(clicked.success());
     s.wait_for(&format!("[data-testid=request-detail][data-id='{fresh_id}']"), 1, 15).await;
     s.screenshot(&artifacts().join("notification-opened.png")).await;
-    assert_eq!(status(&gw, &agent, &fresh_id, 0).await["state"], "pending", "a click only opens, never decides");
+    assert_eq!(
+        status(&gw, &agent, &fresh_id, 0).await["state"],
+        "pending",
+        "a click only opens, never decides"
+    );
     s.close().await;
 }
 

@@ -556,14 +556,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn signed_checkpoints_catch_a_recomputed_chain_and_survive_rotation() {
+    /// A console over a fresh profile (in-memory key store) whose history has `n` filler rows.
+    async fn console_with_rows(n: i64) -> (tempfile::TempDir, Console) {
         let dir = tempfile::tempdir().unwrap();
         let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
             .await
             .unwrap();
         c.key().await.unwrap();
-        fill(c.db(), 10).await;
+        fill(c.db(), n).await;
+        (dir, c)
+    }
+
+    #[tokio::test]
+    async fn signed_checkpoints_catch_a_recomputed_chain_and_survive_rotation() {
+        let (_dir, c) = console_with_rows(10).await;
         assert_eq!(c.checkpoint(false).await.unwrap(), None, "not due yet");
         let cp = c.checkpoint(true).await.unwrap().expect("forced checkpoint");
         fill(c.db(), 3).await;
@@ -581,12 +587,7 @@ mod tests {
 
     #[tokio::test]
     async fn rows_deleted_from_the_end_are_caught_by_the_keyring_anchor() {
-        let dir = tempfile::tempdir().unwrap();
-        let c = Console::open(dir.path(), std::sync::Arc::new(crate::keys::MemoryStore::default()))
-            .await
-            .unwrap();
-        c.key().await.unwrap();
-        fill(c.db(), 10).await;
+        let (_dir, c) = console_with_rows(10).await;
         let first = c.checkpoint(true).await.unwrap().expect("checkpoint");
         fill(c.db(), 5).await;
         let second = c.checkpoint(true).await.unwrap().expect("checkpoint");
