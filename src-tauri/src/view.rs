@@ -79,8 +79,11 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) 
                 .collect()
         })
         .unwrap_or_default();
+    let mut summary = summary(v.entry(), ep_names, flood);
+    // The inbox line cuts a long statement; the approver deciding reads all of it.
+    summary.purpose_statement = text(c, &["purpose", "statement"]);
     RequestDetail {
-        summary: summary(v.entry(), ep_names, flood),
+        summary,
         workload_display: text(c, &["identity", "display"]),
         on_behalf_of: c["identity"]["on_behalf_of"]
             .as_array()
@@ -200,5 +203,37 @@ pub fn core_settings(s: &Settings) -> countersign_console::settings::Settings {
     countersign_console::settings::Settings {
         notify_threshold: tier,
         notifications_paused: s.notifications_paused,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_detail_shows_the_whole_purpose_statement() {
+        let statement = format!("{} and also delete the audit log", "x".repeat(400));
+        let claims = json!({"purpose": {"code": "p", "statement": statement}, "iat": 1, "actions": []});
+        let v = RequestView {
+            ep: "ep".into(),
+            id: "r".into(),
+            state: "pending".into(),
+            tier: "high".into(),
+            workload: "w".into(),
+            exp: 2,
+            seconds_left: 1,
+            digest: "d".into(),
+            decision: None,
+            warnings: vec![],
+            claims,
+            jwt: "j".into(),
+        };
+        let d = detail(&v, &HashMap::new(), false);
+        assert_eq!(d.summary.purpose_statement, statement);
+        assert!(
+            summary(v.entry(), &HashMap::new(), false).purpose_statement.ends_with('…'),
+            "the line is cut"
+        );
     }
 }

@@ -117,10 +117,13 @@ impl Console {
     pub async fn decide(&self, id: &str, input: DecisionInput) -> Result<DecisionOutcome> {
         let t = now();
         // The keyring read (a D-Bus round trip) overlaps the checks; the key is dropped unused
-        // (zeroized) when they refuse.
-        let (checked, key) = tokio::join!(self.signable(id, &input, t), self.signing_key());
+        // (zeroized) when they refuse. A key is only created (first use) once they passed.
+        let (checked, key) = tokio::join!(self.signable(id, &input, t), self.existing_key());
         let (req, ep, verified, digest) = checked?;
-        let key = key?;
+        let key = match key? {
+            Some(key) => key,
+            None => self.signing_key().await?,
+        };
         let kid = key.kid();
         let constraints = (input.ttl_s.is_some() || input.max_uses.is_some())
             .then_some(Constraints { ttl_s: input.ttl_s, max_uses: input.max_uses });

@@ -241,12 +241,21 @@ impl Console {
         Ok(q.build_query_scalar::<i64>().fetch_one(self.db()).await?)
     }
 
+    /// Best effort [`Console::checkpoint`] for paths that must go on when it fails (a locked
+    /// keyring, say): the failure is logged, the rows stay covered by the chain.
+    pub async fn checkpoint_or_warn(&self) {
+        if let Err(e) = self.checkpoint(false).await {
+            tracing::warn!(error = %e, "history checkpoint not signed; will retry");
+        }
+    }
+
     /// Append a checkpoint signed with the keyring key over the current head of the chain, when
     /// `force`, when [`CHECKPOINT_EVERY`] rows were added since the last one, or when rows were added
     /// and the last one is older than [`CHECKPOINT_AGE_S`]. A chain rewritten by someone without the
     /// key no longer matches its checkpoints. The checkpoint row is then anchored in the keyring (see
     /// [`Console::verify_history`]). The row number when one was added.
     pub async fn checkpoint(&self, force: bool) -> Result<Option<i64>> {
+        let _one = self.checkpointing.lock().await;
         let head: Option<(i64, i64)> =
             sqlx::query_as("SELECT seq, at FROM history ORDER BY seq DESC LIMIT 1")
                 .fetch_optional(self.db())
@@ -267,10 +276,14 @@ impl Console {
         let key = self.signing_key().await?;
         let kid = key.kid();
         let mut tx = self.write_tx().await?;
-        let (upto, hash): (i64, String) =
-            sqlx::query_as("SELECT seq, hash FROM history ORDER BY seq DESC LIMIT 1")
+        let (upto, hash, kind): (i64, String, String) =
+            sqlx::query_as("SELECT seq, hash, kind FROM history ORDER BY seq DESC LIMIT 1")
                 .fetch_one(&mut *tx)
                 .await?;
+        if kind == "checkpoint" {
+            // Another process signed the head meanwhile.
+            return Ok(None);
+        }
         let message = checkpoint_message(&self.profile().id, upto, &hash);
         let sig = key.with(|k| hex(&ed25519_dalek::Signer::sign(k, message.as_bytes()).to_bytes()));
         drop(key);
@@ -289,8 +302,12 @@ impl Console {
         format!("{}.history-head", self.profile().id)
     }
 
-    /// Record the newest checkpoint row outside the database, in the OS keyring next to the key.
+    /// Record the newest checkpoint row outside the database, in the OS keyring next to the key;
+    /// only ever forward (another process may have anchored a later row meanwhile).
     async fn set_anchor(&self, anchor: &Anchor) -> Result<()> {
+        if self.anchor().await?.is_some_and(|a| a.seq >= anchor.seq) {
+            return Ok(());
+        }
         let (store, account) = (self.secrets.clone(), self.anchor_account());
         let text = crate::Sensitive::new(
             serde_json::to_string(anchor).map_err(|e| ConsoleError::Invalid(e.to_string()))?,

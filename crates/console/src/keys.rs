@@ -77,25 +77,46 @@ mod secret_service {
         ConsoleError::Keyring(format!("Secret Service: {e}{hint}"))
     }
 
+    /// A failed read, and whether a fresh connection might succeed (the bus or the service went
+    /// away) — not a refused prompt, a locked keyring or an ambiguous entry.
+    pub(super) struct Failed {
+        pub(super) error: ConsoleError,
+        pub(super) retry: bool,
+    }
+
+    impl From<Error> for Failed {
+        fn from(e: Error) -> Failed {
+            let retry = matches!(e, Error::Dbus(_) | Error::Unavailable);
+            Failed { error: failure(e), retry }
+        }
+    }
+
+    fn final_failure(message: String) -> Failed {
+        Failed { error: ConsoleError::Keyring(message), retry: false }
+    }
+
     /// Read `account`'s secret over `ss`, as the `keyring` crate would (unlocking a locked item,
     /// which prompts on a desktop and fails without one).
-    pub(super) fn read(ss: &SecretService, account: &str) -> Result<Option<Sensitive<String>>> {
+    pub(super) fn read(
+        ss: &SecretService,
+        account: &str,
+    ) -> std::result::Result<Option<Sensitive<String>>, Failed> {
         let attributes = HashMap::from([("service", SERVICE), ("username", account), ("target", "default")]);
-        let found = ss.search_items(attributes).map_err(failure)?;
+        let found = ss.search_items(attributes)?;
         let mut items =
             found.unlocked.iter().map(|i| (i, false)).chain(found.locked.iter().map(|i| (i, true)));
         let Some((item, locked)) = items.next() else { return Ok(None) };
         if items.next().is_some() {
-            return Err(ConsoleError::Keyring(format!(
+            return Err(final_failure(format!(
                 "several keyring entries match service {SERVICE:?}, account {account:?}; remove all but one"
             )));
         }
         if locked {
-            item.unlock().map_err(failure)?;
+            item.unlock()?;
         }
-        let bytes = zeroize::Zeroizing::new(item.get_secret().map_err(failure)?);
+        let bytes = zeroize::Zeroizing::new(item.get_secret()?);
         let text = std::str::from_utf8(&bytes)
-            .map_err(|_| ConsoleError::Keyring("the keyring entry is not a Countersign key".into()))?;
+            .map_err(|_| final_failure("the keyring entry is not a Countersign key".into()))?;
         Ok(Some(Sensitive::new(text.to_string())))
     }
 
@@ -112,12 +133,13 @@ impl SecretStore for OsKeyring {
             match secret_service::read(ss, account) {
                 Ok(found) => return Ok(found),
                 // Maybe only this connection broke: drop it and try once on a fresh one.
-                Err(e) => tracing::debug!(error = %e, "keyring read failed; reconnecting"),
+                Err(f) if f.retry => tracing::debug!(error = %f.error, "keyring read failed; reconnecting"),
+                Err(f) => return Err(f.error),
             }
         }
         *cached = None;
         let ss = secret_service::connect()?;
-        let found = secret_service::read(&ss, account)?;
+        let found = secret_service::read(&ss, account).map_err(|f| f.error)?;
         *cached = Some(ss);
         Ok(found)
     }
@@ -229,6 +251,18 @@ impl Console {
         tokio::task::spawn_blocking(move || store.set(&account, &secret))
             .await
             .map_err(|e| ConsoleError::Keyring(format!("keyring task failed: {e}")))?
+    }
+
+    /// The profile's key when the keyring has it (recorded as the active public key); `None` when
+    /// there is none yet. Never creates one.
+    pub(crate) async fn existing_key(&self) -> Result<Option<LoadedKey>> {
+        match self.keyring_get().await? {
+            Some(key) => {
+                self.record_key(&key, None).await?;
+                Ok(Some(key))
+            }
+            None => Ok(None),
+        }
     }
 
     /// The profile's key, read from the keyring; created there on first use. When the database

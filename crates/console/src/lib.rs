@@ -51,6 +51,8 @@ pub struct Console {
     profile: Arc<Profile>,
     secrets: Arc<dyn SecretStore>,
     http: reqwest::Client,
+    /// One checkpoint (and keyring anchor write) at a time in this process.
+    checkpointing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Console {
@@ -63,7 +65,7 @@ impl Console {
             .read_timeout(READ_TIMEOUT)
             .build()
             .map_err(|e| ConsoleError::network("(client)", e))?;
-        Ok(Console { profile: Arc::new(profile), secrets, http })
+        Ok(Console { profile: Arc::new(profile), secrets, http, checkpointing: Default::default() })
     }
 
     /// The profile this console works on.

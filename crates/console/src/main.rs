@@ -426,7 +426,6 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
 async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -> Result<ExitCode> {
     let verdict = input.verdict;
     let outcome = console.decide(id, input).await?;
-    console.checkpoint(false).await?;
     if json {
         print_json(&outcome)?;
     } else {
@@ -443,6 +442,8 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
             }
         }
     }
+    // After the outcome is out: the decision is signed and committed whatever happens here.
+    console.checkpoint_or_warn().await;
     Ok(match outcome.delivery {
         Delivery::Accepted { .. } => ExitCode::SUCCESS,
         Delivery::Refused { .. } => ExitCode::from(4),

@@ -58,6 +58,7 @@ pub struct RequestView {
 /// What an inbox line shows of a request: computed from the verified claims once, when the request
 /// is stored, so that listing a large inbox parses no claims and walks no strings.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Glance {
     /// The agent's display name.
     pub agent: String,

@@ -197,7 +197,7 @@ impl Console {
             }
             reports.push(report);
         }
-        self.checkpoint(false).await?;
+        self.checkpoint_or_warn().await;
         Ok(reports)
     }
 
@@ -375,7 +375,10 @@ impl Console {
             ));
         }
         let mut tasks = tokio::task::JoinSet::new();
-        let mut following: std::collections::HashMap<String, tokio::task::AbortHandle> = Default::default();
+        // ep id → (pinned kid, url, task): a re-pinned enforcement point (removed and added again
+        // with another key or address between two rescans) gets a fresh task with the new pin.
+        let mut following: std::collections::HashMap<String, (String, String, tokio::task::AbortHandle)> =
+            Default::default();
         // Enforcement points added (say by `countersign ep add` in another terminal) are followed
         // within EP_RESCAN, removed ones dropped.
         let mut rescan = tokio::time::interval(EP_RESCAN);
@@ -383,8 +386,8 @@ impl Console {
             tokio::select! {
                 _ = rescan.tick() => {
                     let eps = self.eps().await?;
-                    following.retain(|id, task| {
-                        let kept = eps.iter().any(|e| &e.ep == id);
+                    following.retain(|id, (kid, url, task)| {
+                        let kept = eps.iter().any(|e| &e.ep == id && &e.kid == kid && &e.url == url);
                         if !kept {
                             task.abort();
                         }
@@ -392,13 +395,25 @@ impl Console {
                     });
                     for ep in eps {
                         if !following.contains_key(&ep.ep) {
-                            let (console, on_event, id) = (self.clone(), on_event.clone(), ep.ep.clone());
-                            following.insert(id, tasks.spawn(async move { console.watch_ep(ep, on_event).await }));
+                            let (console, on_event) = (self.clone(), on_event.clone());
+                            let (id, kid, url) = (ep.ep.clone(), ep.kid.clone(), ep.url.clone());
+                            let task = tasks.spawn(async move {
+                                let id = ep.ep.clone();
+                                (id, console.watch_ep(ep, on_event).await)
+                            });
+                            following.insert(id, (kid, url, task));
                         }
                     }
                 }
                 Some(done) = tasks.join_next() => match done {
-                    Ok(result) => result?,
+                    Ok((id, Err(e))) => {
+                        // An enforcement point removed meanwhile may fail its last write: not fatal.
+                        if self.eps().await?.iter().any(|ep| ep.ep == id) {
+                            return Err(e);
+                        }
+                        following.remove(&id);
+                    }
+                    Ok((_, Ok(()))) => {}
                     Err(e) if e.is_cancelled() => {}
                     Err(e) => return Err(ConsoleError::Invalid(format!("watch task failed: {e}"))),
                 },
@@ -470,7 +485,7 @@ impl Console {
                 _ = outbox.tick() => {
                     self.deliver_outbox(ep, false, None, &mut SyncReport::default()).await?;
                     // Signed checkpoints every CHECKPOINT_EVERY rows, off the per-event path.
-                    self.checkpoint(false).await?;
+                    self.checkpoint_or_warn().await;
                     self.fold_wal().await?;
                 }
             }

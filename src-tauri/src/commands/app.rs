@@ -3,8 +3,9 @@
 
 use tauri::{AppHandle, Runtime};
 
-/// The UI drew its first inbox (`rows` lines loaded): show the main window. Only the first call
-/// logs the start-up time; later calls are harmless.
+/// The UI drew its first inbox (`rows` lines loaded): show the main window, the first time only —
+/// a later call (a reloaded web view, or after the fallback already showed it) neither pops up a
+/// window hidden to the tray nor steals focus.
 #[tauri::command]
 pub fn ui_ready<R: Runtime>(app: AppHandle<R>, rows: u32) {
     if crate::mark_shown() {
@@ -13,6 +14,6 @@ pub fn ui_ready<R: Runtime>(app: AppHandle<R>, rows: u32) {
             rows,
             "inbox rendered; window shown"
         );
+        crate::show_main(&app);
     }
-    crate::show_main(&app);
 }

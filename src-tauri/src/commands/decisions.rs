@@ -46,10 +46,6 @@ pub async fn decide<R: Runtime>(
     };
     crate::refresh(&app);
     let console = shell.console.clone();
-    tauri::async_runtime::spawn(async move {
-        if let Err(e) = console.checkpoint(false).await {
-            tracing::warn!(error = %e, "history checkpoint not signed");
-        }
-    });
+    tauri::async_runtime::spawn(async move { console.checkpoint_or_warn().await });
     Ok(DecisionResult { id: args.id, state, delivered, message })
 }

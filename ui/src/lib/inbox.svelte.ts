@@ -82,6 +82,8 @@ class Inbox {
           this.#pages.clear();
           for (const a of answers as InboxPage[]) this.#apply(a);
           this.error = null;
+          // The list may have scrolled while this refresh was in flight: load what it shows now.
+          this.show(...this.#view);
         }
         this.loaded = true;
         await tick();
