@@ -179,5 +179,27 @@ async fn demo_mode_shows_live_requests() {
     s.click(&rows[0]).await;
     s.wait_for("[data-testid=request-detail]", 1, 10).await;
     s.screenshot(&artifacts().join("demo-request.png")).await;
+
+    // A second launch hands over to the running console (which comes to the front) and exits.
+    let mut second = std::process::Command::new(app_bin())
+        .env("COUNTERSIGN_HOME", console.dir())
+        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("second launch");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let exited = loop {
+        if let Some(st) = second.try_wait().expect("wait") {
+            break st;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = second.kill();
+            panic!("a second launch kept running beside the first");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(exited.success(), "{exited}");
+    assert!(!s.find_all("[data-testid=inbox-row]").await.is_empty(), "the first console still runs");
     s.close().await;
 }
