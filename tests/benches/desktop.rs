@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use countersign_blackbox::app::AppProcess;
 use countersign_blackbox::console::Console;
 use countersign_blackbox::webdriver::{Driver, Session};
 use countersign_blackbox::*;
@@ -91,16 +92,9 @@ async fn launch_until_rows(console: &Console, rows: usize) -> (Driver, Session, 
 /// and the window was shown: (wall time from spawn, the app's own figure from its log line).
 fn cold_start(console: &Console) -> (Duration, String) {
     use std::io::BufRead as _;
-    let mut cmd = std::process::Command::new(bin("countersign-console"));
-    cmd.env("COUNTERSIGN_HOME", console.dir())
-        .env("RUST_LOG", "info,sqlx=warn")
-        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let t = Instant::now();
-    let mut child = cmd.spawn().expect("spawn the app");
-    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut app = AppProcess::spawn(console.dir(), std::process::Stdio::piped());
+    let stderr = std::io::BufReader::new(app.child.stderr.take().expect("stderr"));
     let mut took = None;
     for line in stderr.lines() {
         let line = line.expect("log line");
@@ -110,9 +104,7 @@ fn cold_start(console: &Console) -> (Duration, String) {
             break;
         }
     }
-    let group = format!("-{}", child.id());
-    let _ = std::process::Command::new("kill").args(["-TERM", "--", &group]).status();
-    let _ = child.wait();
+    drop(app);
     std::thread::sleep(Duration::from_millis(300));
     took.expect("the app never reported its first inbox")
 }

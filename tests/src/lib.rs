@@ -1,7 +1,9 @@
 //! Support for the black-box tests: start the real binaries on loopback, act as agents and
 //! approvers with real keys and real HTTP.
 
+pub mod app;
 pub mod console;
+pub mod panel;
 pub mod webdriver;
 
 use std::io::{BufRead as _, BufReader};

@@ -4,7 +4,9 @@
 
 use std::path::PathBuf;
 
+use countersign_blackbox::app::AppProcess;
 use countersign_blackbox::console::Console;
+use countersign_blackbox::panel::Panel;
 use countersign_blackbox::webdriver::{Driver, Session};
 use countersign_blackbox::*;
 use serde_json::json;
@@ -134,16 +136,10 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     let _ = std::process::Command::new("dunstctl").arg("close-all").status();
     let (_, fresh) = submit(&gw, &agent, &draft(AGENT, "test.high")).await;
     let fresh_id = fresh["id"].as_str().expect("id").to_string();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    loop {
-        let out =
-            std::process::Command::new("dunstctl").args(["count", "displayed"]).output().expect("dunstctl");
-        if String::from_utf8_lossy(&out.stdout).trim().parse::<u32>().unwrap_or(0) > 0 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "no notification displayed for {fresh_id}");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    eventually(15, &format!("no notification displayed for {fresh_id}"), || async {
+        notifications_displayed() > 0
+    })
+    .await;
     let clicked = std::process::Command::new("dunstctl").args(["action", "0"]).status().expect("dunstctl");
     assert!(clicked.success());
     s.wait_for(&format!("[data-testid=request-detail][data-id='{fresh_id}']"), 1, 15).await;
@@ -181,25 +177,86 @@ async fn demo_mode_shows_live_requests() {
     s.screenshot(&artifacts().join("demo-request.png")).await;
 
     // A second launch hands over to the running console (which comes to the front) and exits.
-    let mut second = std::process::Command::new(app_bin())
-        .env("COUNTERSIGN_HOME", console.dir())
-        .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("second launch");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let exited = loop {
-        if let Some(st) = second.try_wait().expect("wait") {
-            break st;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = second.kill();
-            panic!("a second launch kept running beside the first");
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let mut second = AppProcess::spawn(console.dir(), std::process::Stdio::null());
+    let exited = second.wait_exit(20).expect("a second launch kept running beside the first");
     assert!(exited.success(), "{exited}");
     assert!(!s.find_all("[data-testid=inbox-row]").await.is_empty(), "the first console still runs");
     s.close().await;
+}
+
+/// Displayed notifications, as dunst counts them.
+fn notifications_displayed() -> u32 {
+    let out = std::process::Command::new("dunstctl").args(["count", "displayed"]).output().expect("dunstctl");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0)
+}
+
+/// Poll `check` every 100 ms for up to `secs`; panics with `what` when it never holds.
+async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "{what} (waited {secs} s)");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tray_counts_pending_and_its_menu_pauses_and_quits() {
+    let _one = ONE_APP.lock().await;
+    let console = Console::new();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    console.connect(&gw, "approver@acme.example").await;
+    for purpose in ["test.medium", "test.high"] {
+        assert_eq!(submit(&gw, &agent, &draft(AGENT, purpose)).await.0, 201);
+    }
+
+    // The desktop panel is up before the app, as on a real desktop; the app's icon registers with it.
+    let panel = Panel::start().await;
+    let log = std::fs::File::create(console.dir().join("app.log")).expect("log file");
+    let mut app = AppProcess::spawn(console.dir(), log.into());
+    let tray = panel.item(60).await;
+
+    // The count beside the icon and atop its menu.
+    eventually(30, "the tray shows 2 pending", || async { tray.label().await == "2" }).await;
+    let menu = tray.menu().await;
+    let labels: Vec<&str> = menu.iter().filter(|e| !e.separator).map(|e| e.label.as_str()).collect();
+    assert_eq!(labels, ["2 pending requests", "Open Countersign", "Pause notifications", "Quit"], "{menu:?}");
+    assert!(!menu[0].enabled, "the count is a label, not an action");
+    let pause = tray.entry("Pause notifications").await;
+    assert_eq!(pause.checked, Some(0));
+
+    // Pause from the tray: the check mark and the saved setting follow.
+    tray.click(pause.id).await;
+    eventually(10, "the pause entry is checked", || async {
+        tray.entry("Pause notifications").await.checked == Some(1)
+    })
+    .await;
+    let saved = std::process::Command::new("sqlite3")
+        .arg(console.db())
+        .arg("SELECT value FROM settings WHERE key = 'settings'")
+        .output()
+        .expect("sqlite3");
+    let saved = String::from_utf8_lossy(&saved.stdout).to_string();
+    assert!(saved.contains("\"notifications_paused\":true"), "saved settings: {saved}");
+
+    // A new request while paused: the count rises live, and no notification is shown.
+    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
+    assert_eq!(submit(&gw, &agent, &draft(AGENT, "test.high")).await.0, 201);
+    eventually(15, "the tray shows 3 pending", || async { tray.label().await == "3" }).await;
+    assert_eq!(tray.entry("3 pending requests").await.enabled, false);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(notifications_displayed(), 0, "paused, yet a notification was shown");
+
+    // Open keeps it running; Quit ends it cleanly.
+    tray.click(tray.entry("Open Countersign").await.id).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(app.child.try_wait().expect("try_wait").is_none(), "Open ended the app");
+    tray.click(tray.entry("Quit").await.id).await;
+    let status = app.wait_exit(15).expect("Quit from the tray did not end the app");
+    assert!(status.success(), "{status}");
 }
