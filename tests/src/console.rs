@@ -148,6 +148,7 @@ pub struct FakeEp {
     pub url: String,
     /// Its `ep` id.
     pub ep: String,
+    pending: std::sync::Arc<std::sync::Mutex<String>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -160,12 +161,15 @@ impl FakeEp {
             "jwks": {"keys": [Jwk::from_key(&key.verifying_key())]},
         })
         .to_string();
-        let pending = serde_json::json!({ "items": items }).to_string();
+        let pending =
+            std::sync::Arc::new(std::sync::Mutex::new(serde_json::json!({ "items": items }).to_string()));
+        let listed = pending.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
-                let (well_known, pending) = (well_known.clone(), pending.clone());
+                let well_known = well_known.clone();
+                let pending = listed.lock().expect("pending").clone();
                 tokio::spawn(async move {
                     let mut head = Vec::new();
                     let mut buf = [0u8; 4096];
@@ -192,7 +196,12 @@ impl FakeEp {
                 });
             }
         });
-        FakeEp { url, ep: ep.to_string(), task }
+        FakeEp { url, ep: ep.to_string(), pending, task }
+    }
+
+    /// List `items` from now on.
+    pub fn set_items(&self, items: Vec<Value>) {
+        *self.pending.lock().expect("pending") = serde_json::json!({ "items": items }).to_string();
     }
 }
 

@@ -336,6 +336,18 @@ async fn request_signed_by_an_unpinned_key_is_never_listed() {
     console.json(&["sync"]);
     let again = console.json(&["history", "--kind", "request rejected"]);
     assert_eq!(again.as_array().expect("rows").len(), 2, "recorded once, not at every sync");
+
+    // A stored request listed again under its id with another token is checked again, not taken
+    // as known: the forgery is rejected and the stored request stays as it was.
+    let stored = console.json(&["show", "genuine-request-000001"]);
+    ep.set_items(vec![
+        json!({"id": "genuine-request-000001", "jwt": signed_step_up("ep-fake", "genuine-request-000001", &other)}),
+    ]);
+    let report = console.json(&["sync"]);
+    assert_eq!(report[0]["rejected"], 1, "{report}");
+    assert_eq!(report[0]["new"], 0, "{report}");
+    let now_stored = console.json(&["show", "genuine-request-000001"]);
+    assert_eq!((&now_stored["jwt"], &now_stored["digest"]), (&stored["jwt"], &stored["digest"]));
 }
 
 #[tokio::test]

@@ -15,6 +15,8 @@
 //!   outbox row, POST with a fresh auth token, gateway verifies and commits, outcome committed)
 //!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
 //!   synchronous FULL, and the decision is POSTed to the same gateway;
+//! - sync pass: `Console::sync_ep` with `COUNTERSIGN_BENCH_PENDING` (default 2,000) requests
+//!   pending and already stored, against the signed GET of the same pending list;
 //! - history: a filtered page and full-text searches over the chained history.
 
 use std::sync::Arc;
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use countersign_console::history::{self, Filter};
 use countersign_console::notify::{Notice, Notifier};
-use countersign_console::sync::{Delivery, WatchEvent};
+use countersign_console::settings::Settings;
+use countersign_console::sync::{Delivery, SyncReport, WatchEvent};
 use countersign_console::{Console, DecisionInput, OsKeyring};
 use countersign_gateway::{store, Config, ServeOptions};
 use countersign_protocol::{
@@ -256,6 +259,47 @@ async fn main() -> anyhow::Result<()> {
         "decision p99 / baseline p99",
         p99_console.as_secs_f64() / p99_base.as_secs_f64()
     );
+
+    // A sync pass (what `sync`, start-up and every reconnect do) with many requests pending and
+    // already stored, against the same-run baseline: the signed GET of the pending list alone.
+    let stored = env_usize("COUNTERSIGN_BENCH_PENDING", 2_000);
+    let quiet = Settings { notifications_paused: true, ..console.settings().await? };
+    console.save_settings(&quiet).await?;
+    for _ in 0..stored {
+        app.submit(WORKLOAD, draft.clone(), None).await.map_err(|e| anyhow::anyhow!(e.message))?;
+        while rx.recv().await.ok_or_else(|| anyhow::anyhow!("watch ended"))?.is_none() {}
+    }
+    let (mut passes, mut gets) = (Vec::new(), Vec::new());
+    for _ in 0..7 {
+        let t0 = Instant::now();
+        let mut pass = SyncReport::default();
+        console.sync_ep(&ep, &mut pass).await?;
+        passes.push(t0.elapsed());
+        anyhow::ensure!(pass.new == 0 && pass.rejected == 0 && pass.resolved == 0, "{pass:?}");
+        let t0 = Instant::now();
+        let t = countersign_console::now();
+        let auth = AuthClaims {
+            iss: base_kid.clone(),
+            aud: ep.ep.clone(),
+            iat: t,
+            exp: t + 240,
+            jti: protocol::new_id(),
+        };
+        let list: serde_json::Value = http
+            .get(format!("{url}/v1/step-ups?state=pending"))
+            .bearer_auth(protocol::sign(&auth, TYP_AUTH, &base_key)?)
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::ensure!(list["items"].as_array().map_or(0, Vec::len) >= stored, "pending list short");
+        gets.push(t0.elapsed());
+    }
+    report(&format!("sync pass, {stored} pending already stored"), &mut passes);
+    report("baseline (signed GET of the pending list)", &mut gets);
+    let median = |xs: &[Duration]| xs[xs.len() / 2].as_secs_f64();
+    println!("{:<44} {:.2}×", "sync pass median / baseline median", median(&passes) / median(&gets));
+    console.save_settings(&Settings { notifications_paused: false, ..quiet }).await?;
 
     // History over many rows.
     let hist = Console::open(&tmp.path().join("history"), Arc::new(OsKeyring::default())).await?;
