@@ -16,7 +16,8 @@
 //!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
 //!   synchronous FULL, and the decision is POSTed to the same gateway;
 //! - sync pass: `Console::sync_ep` with `COUNTERSIGN_BENCH_PENDING` (default 2,000) requests
-//!   pending and already stored, against the signed GET of the same pending list;
+//!   pending and already stored, against the signed GET of the same pending list; then one inbox
+//!   page of 100 lines (what the app fetches), at the top and deep in the list;
 //! - history: a filtered page and full-text searches over the chained history.
 
 use std::sync::Arc;
@@ -299,6 +300,17 @@ async fn main() -> anyhow::Result<()> {
     report("baseline (signed GET of the pending list)", &mut gets);
     let median = |xs: &[Duration]| xs[xs.len() / 2].as_secs_f64();
     println!("{:<44} {:.2}×", "sync pass median / baseline median", median(&passes) / median(&gets));
+    // The inbox the app shows: one page of 100 lines, first and deep, with the counts.
+    for (label, offset) in [("first", 0u32), ("deep", (stored as u32).saturating_sub(100))] {
+        let mut pages = Vec::with_capacity(n);
+        for _ in 0..n {
+            let t0 = Instant::now();
+            let page = console.inbox_page(offset, 100).await?;
+            pages.push(t0.elapsed());
+            anyhow::ensure!(page.entries.len() == 100 && page.total as usize >= stored, "short inbox page");
+        }
+        report(&format!("inbox page of 100, {label}, {stored} pending"), &mut pages);
+    }
     console.save_settings(&Settings { notifications_paused: false, ..quiet }).await?;
 
     // History over many rows.
