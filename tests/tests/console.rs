@@ -256,6 +256,17 @@ async fn history_cut_short_is_caught_by_the_keyring_anchor() {
     let r = console.fails(&["history", "verify"], 5);
     assert!(r.stderr.contains("deleted from the end"), "{}", r.stderr);
     assert!(r.stderr.contains(&format!("row {}", cut + 1)), "names the first missing row: {}", r.stderr);
+
+    // The approver restored it on purpose: re-anchoring needs confirming, then the gap is on record.
+    let refused = console.fails(&["history", "reanchor"], 4);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    console.fails(&["history", "verify"], 5);
+    let done = console.ok(&["history", "reanchor", "--yes"]);
+    assert!(done.contains("re-anchored"), "{done}");
+    assert!(console.ok(&["history", "verify"]).contains("intact"));
+    let record = console.json(&["history", "--kind", "history re-anchored"]);
+    assert_eq!(record.as_array().map(Vec::len), Some(1), "{record}");
+    assert!(console.ok(&["history", "reanchor", "--yes"]).contains("nothing to re-anchor"));
 }
 
 #[tokio::test]

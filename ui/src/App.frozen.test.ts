@@ -52,7 +52,9 @@ describe("the app with frozen prototypes", () => {
     expect(screen.getByTestId("pending-count").textContent).toBe("1");
     expect(document.querySelector("img")).toBeNull();
     // The window (hidden at launch) is shown once the first inbox is drawn, and only then.
-    await waitFor(() => expect(readies).toEqual([{ rows: 1 }]));
+    await waitFor(() =>
+      expect(readies).toEqual([{ rows: 1, renderMs: expect.any(Number), ipcMs: expect.any(Number) }]),
+    );
 
     await fireEvent.click(screen.getByTestId("inbox-row"));
     await waitFor(() => screen.getByTestId("approve-button"));

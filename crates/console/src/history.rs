@@ -294,7 +294,7 @@ impl Console {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.set_anchor(&Anchor { seq, hash }).await?;
+        self.set_anchor(&Anchor { seq, hash }, false).await?;
         Ok(Some(seq))
     }
 
@@ -303,9 +303,10 @@ impl Console {
     }
 
     /// Record the newest checkpoint row outside the database, in the OS keyring next to the key;
-    /// only ever forward (another process may have anchored a later row meanwhile).
-    async fn set_anchor(&self, anchor: &Anchor) -> Result<()> {
-        if self.anchor().await?.is_some_and(|a| a.seq >= anchor.seq) {
+    /// only ever forward (another process may have anchored a later row meanwhile), unless
+    /// `back` ([`Console::reanchor_history`], the approver's explicit choice).
+    async fn set_anchor(&self, anchor: &Anchor, back: bool) -> Result<()> {
+        if !back && self.anchor().await?.is_some_and(|a| a.seq >= anchor.seq) {
             return Ok(());
         }
         let (store, account) = (self.secrets.clone(), self.anchor_account());
@@ -334,6 +335,14 @@ impl Console {
     /// keyring (so a rewritten chain with re-made checkpoints is caught too). Rows after the
     /// newest checkpoint are covered by the chain only.
     pub async fn verify_history(&self) -> Result<i64> {
+        let n = self.verify_signed().await?;
+        self.check_anchor(n).await?;
+        Ok(n)
+    }
+
+    /// The chain and its signed checkpoints (everything [`Console::verify_history`] checks but the
+    /// keyring's anchor); the number of rows.
+    async fn verify_signed(&self) -> Result<i64> {
         let n = verify(self.db()).await?;
         let keys: Vec<(String, String)> =
             sqlx::query_as("SELECT kid, jwk FROM keys").fetch_all(self.db()).await?;
@@ -392,8 +401,12 @@ impl Console {
             }
             None => {}
         }
-        // Rows deleted from the end (checkpoints included) leave a shorter chain that verifies:
-        // the keyring remembers the newest checkpoint row.
+        Ok(n)
+    }
+
+    /// Rows deleted from the end (checkpoints included) leave a shorter chain that verifies: the
+    /// keyring remembers the newest checkpoint row of a history of `n` rows.
+    async fn check_anchor(&self, n: i64) -> Result<()> {
         if let Some(anchor) = self.anchor().await? {
             let found: Option<String> = sqlx::query_scalar("SELECT hash FROM history WHERE seq = ?")
                 .bind(anchor.seq)
@@ -418,8 +431,59 @@ impl Console {
                 Some(_) => {}
             }
         }
-        Ok(n)
+        Ok(())
     }
+
+    /// Accept the history as it now is after it was restored from a backup (or lost its newest
+    /// rows some other way the approver knows of): only when the chain and every signed checkpoint
+    /// still verify — a history edited anywhere is never accepted — and the keyring's anchor no
+    /// longer matches it. A `history re-anchored` row naming the anchor it replaces and the rows
+    /// missing is appended (so the gap stays on record), a checkpoint is signed over it, and the
+    /// anchor moves there, backwards if need be. `None` when the anchor already matched.
+    pub async fn reanchor_history(&self) -> Result<Option<Reanchored>> {
+        let n = self.verify_signed().await?;
+        match self.check_anchor(n).await {
+            Ok(()) => return Ok(None),
+            Err(ConsoleError::Tampered { .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let previous = self.anchor().await?.ok_or_else(|| ConsoleError::Invalid("no anchor".into()))?;
+        let detail = json!({
+            "previous_anchor": {"seq": previous.seq, "hash": previous.hash},
+            "rows": n,
+            "missing_from": if previous.seq > n { Some(n + 1) } else { None },
+        });
+        let mut tx = self.write_tx().await?;
+        // Search entries of rows that are gone (a cut, not a whole-file restore, leaves them).
+        sqlx::query("DELETE FROM history_fts WHERE rowid > (SELECT COALESCE(MAX(seq), 0) FROM history)")
+            .execute(&mut *tx)
+            .await?;
+        append(&mut tx, crate::now(), REANCHORED, None, None, &detail).await?;
+        tx.commit().await?;
+        let seq = self.checkpoint(true).await?.ok_or_else(|| {
+            ConsoleError::Invalid("the history changed while re-anchoring; try again".into())
+        })?;
+        let hash: String = sqlx::query_scalar("SELECT hash FROM history WHERE seq = ?")
+            .bind(seq)
+            .fetch_one(self.db())
+            .await?;
+        self.set_anchor(&Anchor { seq, hash }, true).await?;
+        Ok(Some(Reanchored { previous: previous.seq, rows: n, anchored: seq }))
+    }
+}
+
+/// The history row kind recording a re-anchoring.
+pub const REANCHORED: &str = "history re-anchored";
+
+/// What [`Console::reanchor_history`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Reanchored {
+    /// The checkpoint row the keyring's anchor recorded before.
+    pub previous: i64,
+    /// Rows the history had when it was accepted.
+    pub rows: i64,
+    /// The new checkpoint row, now anchored.
+    pub anchored: i64,
 }
 
 /// The newest checkpoint row, kept in the OS keyring (account `<profile id>.history-head`): not a
@@ -624,6 +688,42 @@ mod tests {
             }
             other => panic!("expected Tampered, got {other}"),
         }
+
+        // The approver restored this on purpose: re-anchoring accepts it, the gap stays on record.
+        let done = c.reanchor_history().await.unwrap().expect("re-anchored");
+        assert_eq!((done.previous, done.rows), (second, first));
+        c.verify_history().await.expect("accepted history verifies");
+        let (kind, detail): (String, String) =
+            sqlx::query_as("SELECT kind, detail FROM history WHERE seq = ?")
+                .bind(first + 1)
+                .fetch_one(c.db())
+                .await
+                .unwrap();
+        assert_eq!(kind, REANCHORED);
+        assert!(detail.contains(&format!("\"seq\":{second}")), "{detail}");
+        assert_eq!(c.reanchor_history().await.unwrap(), None, "nothing to accept twice");
+        fill(c.db(), 3).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        c.verify_history().await.expect("the anchor moves forward again");
+    }
+
+    #[tokio::test]
+    async fn an_edited_history_is_never_re_anchored() {
+        let (_dir, c) = console_with_rows(10).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        fill(c.db(), 4).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        rewrite_chain(c.db(), 4, r#"{"i":"forged"}"#).await;
+        assert!(matches!(c.reanchor_history().await, Err(ConsoleError::Tampered { .. })));
+        assert_eq!(count_kind(&c, REANCHORED).await, 0);
+    }
+
+    async fn count_kind(c: &Console, kind: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM history WHERE kind = ?")
+            .bind(kind)
+            .fetch_one(c.db())
+            .await
+            .unwrap()
     }
 
     #[test]

@@ -208,6 +208,13 @@ enum HistoryCmd {
     /// Sign a checkpoint over the current head now and anchor it in the keyring (they are also made
     /// every 100 rows, and a minute after the last one when rows were added).
     Checkpoint,
+    /// Accept the history as it is now after restoring `history.db` from a backup: only when the
+    /// chain and its signed checkpoints verify; the gap is recorded in the history itself.
+    Reanchor {
+        /// Confirm: rows missing since the keyring's anchor are accepted as gone.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -519,6 +526,22 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
             let n = console.verify_history().await?;
             out!("history intact: {n} rows");
         }
+        Some(HistoryCmd::Reanchor { yes: false }) => {
+            return Err(ConsoleError::Refused(
+                "re-anchoring accepts the history as it is now, rows missing since the keyring's anchor included; \
+                 if history.db was restored from a backup on purpose, run again with --yes"
+                    .into(),
+            ))
+        }
+        Some(HistoryCmd::Reanchor { yes: true }) => match console.reanchor_history().await? {
+            Some(r) => out!(
+                "history re-anchored at checkpoint row {} ({} rows accepted; the keyring's anchor was at row {})",
+                r.anchored,
+                r.rows,
+                r.previous
+            ),
+            None => out!("the history already matches the keyring's anchor: nothing to re-anchor"),
+        },
         Some(HistoryCmd::Checkpoint) => match console.checkpoint(true).await? {
             Some(seq) => out!("checkpoint signed at row {seq}"),
             None => out!("nothing new to sign"),

@@ -49,7 +49,8 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 
 export const listRequests = (offset: number, limit: number) => call<InboxPage>("list_requests", { offset, limit });
 /** The first inbox is on screen: Rust shows the (until then hidden) window. */
-export const uiReady = (rows: number) => call<null>("ui_ready", { rows });
+export const uiReady = (rows: number, renderMs: number, ipcMs: number) =>
+  call<null>("ui_ready", { rows, renderMs, ipcMs });
 export const getRequest = (id: string) => call<RequestDetail>("get_request", { id });
 export const decide = (args: DecideArgs) => call<DecisionResult>("decide", { args });
 export const historyPage = (filter: HistoryFilter, offset: number, limit: number) =>

@@ -36,6 +36,8 @@ class Inbox {
   /** The rows the list last showed. */
   #view: [number, number] = [0, PAGE];
   #inFlight: Promise<void> | null = null;
+  /** The last refresh's timing (ms): from asking Rust to the rows laid out, and the IPC part. */
+  lastRefresh = { ms: 0, ipcMs: 0 };
   #again = false;
 
   /** The row at index `i`, when its page is loaded. */
@@ -89,6 +91,7 @@ class Inbox {
         await tick();
         // Reading a layout property makes the engine lay the new rows out now, inside the measure.
         void document.documentElement.offsetHeight;
+        this.lastRefresh = { ms: performance.now() - start, ipcMs };
         try {
           const detail = { ipcMs, rows: this.total };
           performance.measure("inbox-refresh", { start, end: performance.now(), detail });
