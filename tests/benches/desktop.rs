@@ -247,7 +247,8 @@ fn main() {
             frames.last().copied().unwrap_or(0.0),
             frames.len()
         );
-        let rendered = s.find_all("[data-testid=inbox-row]").await.len();
+        // The page scrolled to is fetched as the list gets there: wait for its rows.
+        let rendered = s.wait_for("[data-testid=inbox-row]", 1, 10).await.len();
         println!("10,000 pending: rows in the DOM              {rendered} (virtualized)");
         println!("10,000 pending: memory, all app processes   {}", mib(app_memory_kib(&driver)));
         s.close().await;
