@@ -7,10 +7,11 @@ set -euo pipefail
 # libdbus-1-dev: the keyring crate's Secret Service client; dunst + xvfb: a real notification daemon on a virtual display.
 # libwebkit2gtk-4.1-dev, libayatana-appindicator3-dev, librsvg2-dev: the Tauri desktop app (web view, tray);
 # webkit2gtk-driver: WebKitWebDriver, which tauri-driver forwards to in the end-to-end tests;
+# imagemagick: `import`, the end-to-end tests' screenshot of the display when the web view's own snapshot stalls;
 # nodejs + npm: the front end's build and tests (kept when a newer Node is already installed).
 APT_PACKAGES=(build-essential pkg-config libssl-dev sqlite3 python3-venv curl
   gnome-keyring dbus-x11 libsecret-tools libdbus-1-dev dunst xvfb
-  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver)
+  libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev webkit2gtk-driver imagemagick)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

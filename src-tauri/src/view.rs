@@ -31,25 +31,6 @@ fn tier_named(tier: &str) -> Tier {
         .unwrap_or(Tier::Critical)
 }
 
-/// The enforcement point's answer to a delivered decision (its JSON body), in words.
-fn answer_text(raw: &str) -> String {
-    let Ok(v) = serde_json::from_str::<Value>(raw) else {
-        return raw.chars().take(200).collect();
-    };
-    let counts = v["approvals"].as_u64().zip(v["approvals_required"].as_u64());
-    match (v["state"].as_str(), v["message"].as_str(), counts) {
-        (Some("pending"), _, Some((n, of))) => {
-            format!("still pending at the enforcement point: {n} of {of} approvals")
-        }
-        (Some(state), _, Some((n, of))) if of > 1 => {
-            format!("the enforcement point reports it {state} ({n} of {of} approvals)")
-        }
-        (Some(state), ..) => format!("the enforcement point reports it {state}"),
-        (None, Some(message), _) => format!("the enforcement point refused it: {message}"),
-        _ => v.to_string().chars().take(200).collect(),
-    }
-}
-
 /// An inbox line.
 pub fn summary(e: InboxEntry, ep_names: &HashMap<String, String>, flood: bool) -> RequestSummary {
     let g = e.glance;
@@ -125,7 +106,7 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) 
             },
             reason: d.reason.clone(),
             delivered: d.outcome.is_some(),
-            answer: d.answer.as_deref().map(answer_text),
+            answer: d.answer.as_deref().map(countersign_console::review::answer_text),
             signed_at: d.signed_at,
         }),
         reason_required_to_approve: typed
@@ -159,19 +140,7 @@ pub fn filter(f: &HistoryFilter) -> Filter {
 pub fn history_row(r: &Row) -> HistoryRow {
     let d: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
     let s = |k: &str| d[k].as_str().map(str::to_owned);
-    let summary = match r.kind.as_str() {
-        "request received" => format!(
-            "{} — {}",
-            s("statement").or(s("purpose")).unwrap_or_default(),
-            s("target").unwrap_or_default()
-        ),
-        "decision signed" => {
-            format!("{}: {}", s("verdict").unwrap_or_default(), s("reason").unwrap_or_default())
-        }
-        "resolved" => format!("→ {}", s("state").unwrap_or_default()),
-        "request rejected" => s("reason").unwrap_or_default(),
-        _ => d.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>().join(", ")).unwrap_or_default(),
-    };
+    let summary = countersign_console::review::row_summary(&r.kind, &d);
     HistoryRow {
         seq: r.seq,
         at: r.at,
@@ -229,20 +198,6 @@ pub fn core_settings(s: &Settings) -> countersign_console::settings::Settings {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn answers_read_as_words() {
-        let one = r#"{"approvals":1,"approvals_required":1,"id":"x","state":"approved"}"#;
-        assert_eq!(answer_text(one), "the enforcement point reports it approved");
-        let quorum = r#"{"approvals":2,"approvals_required":2,"id":"x","state":"approved"}"#;
-        assert_eq!(answer_text(quorum), "the enforcement point reports it approved (2 of 2 approvals)");
-        let waiting = r#"{"approvals":1,"approvals_required":2,"id":"x","state":"pending"}"#;
-        assert_eq!(answer_text(waiting), "still pending at the enforcement point: 1 of 2 approvals");
-        let refused = r#"{"error":"conflict","message":"already decided"}"#;
-        assert_eq!(answer_text(refused), "the enforcement point refused it: already decided");
-        assert_eq!(answer_text("<html>bad gateway</html>"), "<html>bad gateway</html>");
-        assert_eq!(answer_text(&"x".repeat(500)).len(), 200, "an odd answer is cut, not dumped");
-    }
 
     #[test]
     fn the_detail_shows_the_whole_purpose_statement() {

@@ -196,31 +196,40 @@ impl Session {
         .await;
     }
 
-    /// Save a PNG screenshot of the window to `path` (an artifact, not an assertion: WebKitGTK's
-    /// snapshot under Xvfb occasionally stalls, so a stalled one is retried once, then skipped).
+    /// Save a PNG screenshot of the window to `path` (an artifact, not an assertion). WebKit takes
+    /// its snapshot at the next rendering update, and a screen where nothing changes (no countdown
+    /// ticking) may have none for many seconds under Xvfb: after 5 s the X display itself is
+    /// captured instead (ImageMagick's `import`), which is what a user would see.
     pub async fn screenshot(&self, path: &Path) {
         use base64::Engine as _;
-        for _ in 0..2 {
-            let r = self
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).expect("artifacts dir");
+        }
+        let snapshot = async {
+            let v: Value = self
                 .http
                 .get(format!("{}/screenshot", self.base))
-                .timeout(Duration::from_secs(15))
+                .timeout(Duration::from_secs(5))
                 .send()
-                .await;
-            let Ok(r) = r else { continue };
-            let Ok(v) = r.json::<Value>().await else { continue };
-            let Ok(png) =
-                base64::engine::general_purpose::STANDARD.decode(v["value"].as_str().unwrap_or_default())
-            else {
-                continue;
-            };
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).expect("artifacts dir");
-            }
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            base64::engine::general_purpose::STANDARD.decode(v["value"].as_str()?).ok()
+        };
+        if let Some(png) = snapshot.await {
             std::fs::write(path, png).expect("write screenshot");
             return;
         }
-        eprintln!("screenshot {} skipped: the web view did not answer", path.display());
+        let captured = std::process::Command::new("import")
+            .args(["-window", "root"])
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !captured {
+            eprintln!("screenshot {} skipped: neither the web view nor the display answered", path.display());
+        }
     }
 
     /// End the session (closes the app).

@@ -585,15 +585,11 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
 
 fn print_row(r: &Row) {
     let detail: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
+    // Request-derived text: hidden and control characters made visible, as everywhere on a terminal.
+    let words = visible(&countersign_console::review::row_summary(&r.kind, &detail)).0;
     let summary = match r.kind.as_str() {
-        "request received" => {
-            format!("{} {} {}", text(&detail["tier"]), text(&detail["workload"]), text(&detail["purpose"]))
-        }
-        "request rejected" => text(&detail["reason"]),
-        "decision signed" => format!("{}: {}", text(&detail["verdict"]), text(&detail["reason"])),
-        "delivered" | "delivery refused" => format!("HTTP {}", detail["status"]),
-        "resolved" => text(&detail["state"]),
-        _ => text(&detail["kid"]),
+        "request received" => format!("{} {} {words}", text(&detail["tier"]), text(&detail["workload"])),
+        _ => words,
     };
     out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, r.request_id.as_deref().unwrap_or("-"), summary);
 }

@@ -103,6 +103,73 @@ pub fn parse_when(s: &str, now: i64) -> Result<i64> {
     Ok(now - secs)
 }
 
+/// An enforcement point's answer to a decision (its JSON body, as stored) in words.
+pub fn answer_text(raw: &str) -> String {
+    match serde_json::from_str::<Value>(raw) {
+        Ok(v) => answer_words(&v),
+        Err(_) => cut(raw),
+    }
+}
+
+fn answer_words(v: &Value) -> String {
+    let counts = v["approvals"].as_u64().zip(v["approvals_required"].as_u64());
+    match (v["state"].as_str(), v["message"].as_str(), counts) {
+        (Some("pending"), _, Some((n, of))) => {
+            format!("still pending at the enforcement point: {n} of {of} approvals")
+        }
+        (Some(state), _, Some((n, of))) if of > 1 => {
+            format!("the enforcement point reports it {state} ({n} of {of} approvals)")
+        }
+        (Some(state), ..) => format!("the enforcement point reports it {state}"),
+        (None, Some(message), _) => format!("the enforcement point refused it: {message}"),
+        _ => cut(&v.to_string()),
+    }
+}
+
+/// At most 200 characters of something odd, rather than all of it.
+fn cut(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// One history row in words, for the CLI and the app: what happened, beside the columns (time,
+/// kind, tier, class, workload) that say the rest.
+pub fn row_summary(kind: &str, detail: &Value) -> String {
+    let s = |k: &str| detail[k].as_str().unwrap_or_default();
+    let fp = |k: &Value| countersign_protocol::jwk::fingerprint(k.as_str().unwrap_or_default());
+    match kind {
+        "request received" => {
+            let what = if s("statement").is_empty() { s("purpose") } else { s("statement") };
+            format!("{what} — {}", s("target"))
+        }
+        "request rejected" => s("reason").to_string(),
+        "decision signed" if s("reason").is_empty() => s("verdict").to_string(),
+        "decision signed" => format!("{}: {}", s("verdict"), s("reason")),
+        "delivered" | "delivery refused" => {
+            format!("HTTP {} — {}", detail["status"], answer_words(&detail["answer"]))
+        }
+        "resolved" => format!("→ {}", s("state")),
+        "key created" | "key rotated" => {
+            let retired: Vec<String> = detail["retired"].as_array().into_iter().flatten().map(&fp).collect();
+            match retired.is_empty() {
+                true => format!("key {}", fp(&detail["kid"])),
+                false => format!("key {}, replacing {}", fp(&detail["kid"]), retired.join(", ")),
+            }
+        }
+        "checkpoint" => format!("rows 1–{} signed by key {}", detail["upto"], fp(&detail["kid"])),
+        crate::history::REANCHORED => {
+            let mut text = format!(
+                "{} rows accepted as the history; the keyring's anchor was at row {}",
+                detail["rows"], detail["previous_anchor"]["seq"]
+            );
+            if let Some(from) = detail["missing_from"].as_i64() {
+                text.push_str(&format!(" (rows from {from} on are gone)"));
+            }
+            text
+        }
+        _ => cut(&detail.to_string()),
+    }
+}
+
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
@@ -217,6 +284,55 @@ impl Console {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn answers_read_as_words() {
+        use super::answer_text;
+        let one = r#"{"approvals":1,"approvals_required":1,"id":"x","state":"approved"}"#;
+        assert_eq!(answer_text(one), "the enforcement point reports it approved");
+        let quorum = r#"{"approvals":2,"approvals_required":2,"id":"x","state":"approved"}"#;
+        assert_eq!(answer_text(quorum), "the enforcement point reports it approved (2 of 2 approvals)");
+        let waiting = r#"{"approvals":1,"approvals_required":2,"id":"x","state":"pending"}"#;
+        assert_eq!(answer_text(waiting), "still pending at the enforcement point: 1 of 2 approvals");
+        let refused = r#"{"error":"conflict","message":"already decided"}"#;
+        assert_eq!(answer_text(refused), "the enforcement point refused it: already decided");
+        assert_eq!(answer_text("<html>bad gateway</html>"), "<html>bad gateway</html>");
+        assert_eq!(answer_text(&"x".repeat(500)).len(), 200, "an odd answer is cut, not dumped");
+    }
+
+    #[test]
+    fn history_rows_read_as_words() {
+        use super::row_summary;
+        use serde_json::json;
+        let kid = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
+        let received =
+            json!({"statement": "Export leads", "purpose": "crm.export", "target": "crm/production"});
+        assert_eq!(row_summary("request received", &received), "Export leads — crm/production");
+        assert_eq!(row_summary("decision signed", &json!({"verdict": "approve", "reason": ""})), "approve");
+        assert_eq!(row_summary("decision signed", &json!({"verdict": "deny", "reason": "no"})), "deny: no");
+        let delivered = json!({"status": 200, "jti": "j", "answer": {"state": "approved", "approvals": 1, "approvals_required": 1}});
+        assert_eq!(
+            row_summary("delivered", &delivered),
+            "HTTP 200 — the enforcement point reports it approved"
+        );
+        assert_eq!(
+            row_summary("key created", &json!({"kid": kid, "retired": []})),
+            "key kPrK _qmx VWaY VA9w wBF6 Iuo3"
+        );
+        let rotated = json!({"kid": "AAAABBBB", "retired": [kid]});
+        assert_eq!(
+            row_summary("key rotated", &rotated),
+            "key AAAA BBBB, replacing kPrK _qmx VWaY VA9w wBF6 Iuo3"
+        );
+        let cp = json!({"upto": 99, "head": "h", "kid": kid, "sig": "s"});
+        assert_eq!(row_summary("checkpoint", &cp), "rows 1–99 signed by key kPrK _qmx VWaY VA9w wBF6 Iuo3");
+        let re = json!({"previous_anchor": {"seq": 40, "hash": "h"}, "rows": 12, "missing_from": 13});
+        assert_eq!(
+            row_summary(crate::history::REANCHORED, &re),
+            "12 rows accepted as the history; the keyring's anchor was at row 40 (rows from 13 on are gone)"
+        );
+        assert_eq!(row_summary("something new", &json!({"a": 1})), r#"{"a":1}"#);
+    }
+
     use super::*;
 
     #[test]

@@ -107,7 +107,7 @@ pub fn fingerprint(kid: &str) -> String {
         .chunks(4)
         .map(|c| c.iter().collect::<String>())
         .collect::<Vec<_>>()
-        .join("-")
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -128,6 +128,16 @@ mod tests {
         assert_eq!(jwk.thumbprint(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
         let key = jwk.to_key().unwrap();
         assert_eq!(kid_of(&key), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+    }
+
+    #[test]
+    fn fingerprint_groups_are_unambiguous() {
+        // `-` and `_` are base64url characters: only a space can separate the groups.
+        assert_eq!(
+            fingerprint("kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"),
+            "kPrK _qmx VWaY VA9w wBF6 Iuo3"
+        );
+        assert_eq!(fingerprint("AwMhOnYRs_6lGYD5soe3yqRr-xJG"), "AwMh OnYR s_6l GYD5 soe3 yqRr");
     }
 
     #[test]

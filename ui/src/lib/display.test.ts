@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { hiddenCodePoints, isSuspicious, mixedScripts, segments, visible, warningsFor } from "./display";
-import { groupFingerprint } from "./urgency";
+import { formatStamp, groupFingerprint } from "./urgency";
 
 const BIDI = [0x200b, 0x200c, 0x200d, 0x200e, 0x200f, 0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2060, 0x2061,
   0x2062, 0x2063, 0x2064, 0x2066, 0x2067, 0x2068, 0x2069, 0xfeff, 0x00ad];
@@ -92,5 +92,11 @@ describe("groupFingerprint", () => {
   });
   it("groups a raw id by four", () => {
     expect(groupFingerprint("abcdefgh")).toBe("abcd efgh");
+  });
+});
+
+describe("formatStamp", () => {
+  it("is compact, zero-padded local time", () => {
+    expect(formatStamp(new Date(2026, 0, 5, 7, 8, 9).getTime() / 1000)).toBe("2026-01-05 07:08:09");
   });
 });

@@ -40,6 +40,13 @@ export function formatTime(unixS: number): string {
   return dateTime.format(new Date(unixS * 1000));
 }
 
+/** A compact local timestamp for tables: `2026-11-26 07:48:05`. */
+export function formatStamp(unixS: number): string {
+  const d = new Date(unixS * 1000);
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
 /** `SHA256:abcd…` or bare → groups of four characters so two people can read it to each other. */
 export function groupFingerprint(fp: string): string {
   // Already grouped by the core ("AbCd Ef-h …"; a space never occurs in base64url): as given.
