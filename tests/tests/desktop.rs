@@ -43,14 +43,20 @@ fn hostile_draft() -> serde_json::Value {
     d
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn approve_deny_and_hostile_text_in_the_real_window() {
-    let _one = ONE_APP.lock().await;
+/// The app's turn (one app at a time), a gateway, and a console profile enrolled with it and pinned.
+async fn connected() -> (tokio::sync::MutexGuard<'static, ()>, tempfile::TempDir, Console, Gateway, Agent) {
+    let one = ONE_APP.lock().await;
     let console = Console::new();
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start(dir.path(), &[]);
     let agent = gw.agent(AGENT);
     console.connect(&gw, "approver@acme.example").await;
+    (one, dir, console, gw, agent)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approve_deny_and_hostile_text_in_the_real_window() {
+    let (_one, _dir, console, gw, agent) = connected().await;
     let (code, hostile) = submit(&gw, &agent, &hostile_draft()).await;
     assert_eq!(code, 201, "{hostile}");
     let (_, high) = submit(&gw, &agent, &draft(AGENT, "test.high")).await;
@@ -205,12 +211,7 @@ where
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tray_counts_pending_and_its_menu_pauses_and_quits() {
-    let _one = ONE_APP.lock().await;
-    let console = Console::new();
-    let dir = tempfile::tempdir().unwrap();
-    let gw = Gateway::start(dir.path(), &[]);
-    let agent = gw.agent(AGENT);
-    console.connect(&gw, "approver@acme.example").await;
+    let (_one, _dir, console, gw, agent) = connected().await;
     for purpose in ["test.medium", "test.high"] {
         assert_eq!(submit(&gw, &agent, &draft(AGENT, purpose)).await.0, 201);
     }

@@ -212,6 +212,18 @@ async fn main() -> anyhow::Result<()> {
         .execute(&base_db)
         .await?;
     let http = reqwest::Client::new();
+    // A fresh request-auth token of the baseline approver.
+    let base_auth = || -> anyhow::Result<String> {
+        let t = countersign_console::now();
+        let auth = AuthClaims {
+            iss: base_kid.clone(),
+            aud: ep.ep.clone(),
+            iat: t,
+            exp: t + 240,
+            jti: protocol::new_id(),
+        };
+        Ok(protocol::sign(&auth, TYP_AUTH, &base_key)?)
+    };
     let mut baseline = Vec::with_capacity(n);
     for id in baseline_ids {
         let claims = console.request(id).await?.claims;
@@ -236,14 +248,7 @@ async fn main() -> anyhow::Result<()> {
             .bind(&token)
             .execute(&base_db)
             .await?;
-        let auth = AuthClaims {
-            iss: base_kid.clone(),
-            aud: ep.ep.clone(),
-            iat: t,
-            exp: t + 240,
-            jti: protocol::new_id(),
-        };
-        let auth = protocol::sign(&auth, TYP_AUTH, &base_key)?;
+        let auth = base_auth()?;
         let resp = http
             .post(format!("{url}/v1/step-ups/{id}/decisions"))
             .bearer_auth(auth)
@@ -278,17 +283,9 @@ async fn main() -> anyhow::Result<()> {
         passes.push(t0.elapsed());
         anyhow::ensure!(pass.new == 0 && pass.rejected == 0 && pass.resolved == 0, "{pass:?}");
         let t0 = Instant::now();
-        let t = countersign_console::now();
-        let auth = AuthClaims {
-            iss: base_kid.clone(),
-            aud: ep.ep.clone(),
-            iat: t,
-            exp: t + 240,
-            jti: protocol::new_id(),
-        };
         let list: serde_json::Value = http
             .get(format!("{url}/v1/step-ups?state=pending"))
-            .bearer_auth(protocol::sign(&auth, TYP_AUTH, &base_key)?)
+            .bearer_auth(base_auth()?)
             .send()
             .await?
             .json()
