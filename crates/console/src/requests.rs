@@ -218,7 +218,17 @@ pub fn warnings(claims: &Value) -> Vec<String> {
     fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
         match v {
             Value::String(s) if display::visible(s).1 => {
-                out.push(format!("{path} contains invisible or bidirectional control characters"));
+                let mut codes: Vec<String> = Vec::new();
+                for c in s.chars().filter(|c| display::is_hidden(*c)) {
+                    let code = format!("U+{:04X}", c as u32);
+                    if !codes.contains(&code) {
+                        codes.push(code);
+                    }
+                }
+                out.push(format!(
+                    "{path} contains hidden or bidirectional control characters: {}",
+                    codes.join(", ")
+                ));
             }
             Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), out)),
             Value::Object(o) => o.iter().for_each(|(k, x)| {
