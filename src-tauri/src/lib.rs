@@ -305,6 +305,19 @@ fn tune_web_view<R: Runtime>(window: &tauri::WebviewWindow<R>) {
     });
 }
 
+/// Closing the main window hides it to the tray: the console keeps its subscriptions and keeps
+/// notifying, which an on-call approver relies on. The tray's Open (or a notification, or a second
+/// launch) brings it back; the tray's Quit ends the app.
+pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowEvent) {
+    if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+        if window.label() == "main" {
+            api.prevent_close();
+            let _ = window.hide();
+            tracing::info!("window closed to the tray; Quit in the tray menu ends Countersign");
+        }
+    }
+}
+
 /// Run the desktop app.
 pub fn run() {
     #[cfg(target_os = "linux")]
@@ -352,6 +365,7 @@ pub fn run() {
             });
             Ok(())
         })
+        .on_window_event(on_window_event)
         .invoke_handler(handler())
         .run(tauri::generate_context!())
         .expect("error while running Countersign");

@@ -32,6 +32,7 @@ fn app(dir: &std::path::Path) -> (tauri::App<MockRuntime>, WebviewWindow<MockRun
         .expect("console");
     let app = mock_builder()
         .manage(Shell::new(console))
+        .on_window_event(countersign_console_app::on_window_event)
         .invoke_handler(handler())
         // The real context: the real capabilities (ACL) decide what the window may invoke.
         .build(tauri::generate_context!(test = true))

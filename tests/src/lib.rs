@@ -5,6 +5,7 @@ pub mod app;
 pub mod console;
 pub mod panel;
 pub mod webdriver;
+pub mod x11;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};

@@ -8,6 +8,7 @@ use countersign_blackbox::app::AppProcess;
 use countersign_blackbox::console::Console;
 use countersign_blackbox::panel::Panel;
 use countersign_blackbox::webdriver::{Driver, Session};
+use countersign_blackbox::x11::Display;
 use countersign_blackbox::*;
 use serde_json::json;
 
@@ -210,7 +211,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn tray_counts_pending_and_its_menu_pauses_and_quits() {
+async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     let (_one, _dir, console, gw, agent) = connected().await;
     for purpose in ["test.medium", "test.high"] {
         assert_eq!(submit(&gw, &agent, &draft(AGENT, purpose)).await.0, 201);
@@ -253,10 +254,22 @@ async fn tray_counts_pending_and_its_menu_pauses_and_quits() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(notifications_displayed(), 0, "paused, yet a notification was shown");
 
-    // Open keeps it running; Quit ends it cleanly.
+    // Closing the window (as its close button does) hides it to the tray: the app keeps running and
+    // counting; Open from the tray shows it again; Quit ends it cleanly.
+    let x = Display::open();
+    let mut window = None;
+    eventually(30, "the app's window is shown", || {
+        window = x.windows_titled("Countersign").into_iter().find(|&w| x.is_shown(w));
+        std::future::ready(window.is_some())
+    })
+    .await;
+    let window = window.expect("window");
+    x.close(window);
+    eventually(10, "closing hides the window", || std::future::ready(!x.is_shown(window))).await;
+    assert!(app.child.try_wait().expect("try_wait").is_none(), "closing the window ended the app");
+    assert_eq!(tray.label().await, "3", "still counting in the tray");
     tray.click(tray.entry("Open Countersign").await.id).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(app.child.try_wait().expect("try_wait").is_none(), "Open ended the app");
+    eventually(10, "Open shows the window again", || std::future::ready(x.is_shown(window))).await;
     tray.click(tray.entry("Quit").await.id).await;
     let status = app.wait_exit(15).expect("Quit from the tray did not end the app");
     assert!(status.success(), "{status}");
