@@ -305,15 +305,23 @@ fn tune_web_view<R: Runtime>(window: &tauri::WebviewWindow<R>) {
     });
 }
 
-/// Closing the main window hides it to the tray: the console keeps its subscriptions and keeps
-/// notifying, which an on-call approver relies on. The tray's Open (or a notification, or a second
-/// launch) brings it back; the tray's Quit ends the app.
+/// Closing the main window hides it to the tray when the desktop shows one: the console keeps its
+/// subscriptions and keeps notifying, which an on-call approver relies on. The tray's Open (or a
+/// notification, or a second launch) brings it back; the tray's Quit ends the app. Without a tray
+/// to come back from, closing quits, rather than leave an app running that cannot be seen.
 pub fn on_window_event<R: Runtime>(window: &tauri::Window<R>, event: &tauri::WindowEvent) {
     if let tauri::WindowEvent::CloseRequested { api, .. } = event {
         if window.label() == "main" {
             api.prevent_close();
-            let _ = window.hide();
-            tracing::info!("window closed to the tray; Quit in the tray menu ends Countersign");
+            let window = window.clone();
+            tauri::async_runtime::spawn(async move {
+                if tray::hosted().await && window.hide().is_ok() {
+                    tracing::info!("window closed to the tray; Quit in the tray menu ends Countersign");
+                } else {
+                    tracing::info!("window closed and no tray to keep Countersign in: quitting");
+                    window.app_handle().exit(0);
+                }
+            });
         }
     }
 }

@@ -71,3 +71,27 @@ pub fn update<R: Runtime>(app: &AppHandle<R>) {
         }
     });
 }
+
+/// Whether the desktop shows tray icons: on Linux, a panel has registered a StatusNotifier host on
+/// the session bus (stock GNOME without the AppIndicator extension has none); elsewhere, always.
+pub async fn hosted() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        async fn ask() -> zbus::Result<bool> {
+            let conn = zbus::Connection::session().await?;
+            let watcher = zbus::Proxy::new(
+                &conn,
+                "org.kde.StatusNotifierWatcher",
+                "/StatusNotifierWatcher",
+                "org.kde.StatusNotifierWatcher",
+            )
+            .await?;
+            watcher.get_property::<bool>("IsStatusNotifierHostRegistered").await
+        }
+        ask().await.unwrap_or(false)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        true
+    }
+}

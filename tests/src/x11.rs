@@ -39,6 +39,11 @@ impl Display {
             .collect()
     }
 
+    /// Whether `window` exists (shown or not).
+    pub fn exists(&self, window: xproto::Window) -> bool {
+        self.conn.get_window_attributes(window).ok().and_then(|c| c.reply().ok()).is_some()
+    }
+
     /// Whether `window` is mapped and viewable.
     pub fn is_shown(&self, window: xproto::Window) -> bool {
         self.conn

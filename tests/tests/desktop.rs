@@ -254,6 +254,19 @@ async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     assert_eq!(notifications_displayed(), 0, "paused, yet a notification was shown");
 
+    // Unpaused from the tray: the next request notifies again (the control for the check above).
+    tray.click(pause.id).await;
+    eventually(10, "the pause entry is unchecked", || async {
+        tray.entry("Pause notifications").await.checked == Some(0)
+    })
+    .await;
+    assert_eq!(submit(&gw, &agent, &draft(AGENT, "test.high")).await.0, 201);
+    eventually(15, "unpaused, a new request is notified", || {
+        std::future::ready(notifications_displayed() > 0)
+    })
+    .await;
+    eventually(15, "the tray shows 4 pending", || async { tray.label().await == "4" }).await;
+
     // Closing the window (as its close button does) hides it to the tray: the app keeps running and
     // counting; Open from the tray shows it again; Quit ends it cleanly.
     let x = Display::open();
@@ -266,11 +279,30 @@ async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     let window = window.expect("window");
     x.close(window);
     eventually(10, "closing hides the window", || std::future::ready(!x.is_shown(window))).await;
+    assert!(x.exists(window), "hidden, not destroyed");
     assert!(app.child.try_wait().expect("try_wait").is_none(), "closing the window ended the app");
-    assert_eq!(tray.label().await, "3", "still counting in the tray");
+    assert_eq!(submit(&gw, &agent, &draft(AGENT, "test.high")).await.0, 201);
+    eventually(15, "hidden, the tray still counts: 5 pending", || async { tray.label().await == "5" }).await;
     tray.click(tray.entry("Open Countersign").await.id).await;
     eventually(10, "Open shows the window again", || std::future::ready(x.is_shown(window))).await;
     tray.click(tray.entry("Quit").await.id).await;
     let status = app.wait_exit(15).expect("Quit from the tray did not end the app");
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn closing_the_window_without_a_tray_quits() {
+    // No panel on the bus: nothing to come back from, so closing must not leave an invisible app.
+    let (_one, _dir, console, _gw, _agent) = connected().await;
+    let mut app = AppProcess::spawn(console.dir(), std::process::Stdio::null());
+    let x = Display::open();
+    let mut window = None;
+    eventually(30, "the app's window is shown", || {
+        window = x.windows_titled("Countersign").into_iter().find(|&w| x.is_shown(w));
+        std::future::ready(window.is_some())
+    })
+    .await;
+    x.close(window.expect("window"));
+    let status = app.wait_exit(15).expect("closing the window without a tray left the app running");
     assert!(status.success(), "{status}");
 }

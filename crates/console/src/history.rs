@@ -294,7 +294,15 @@ impl Console {
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.set_anchor(&Anchor { seq, hash }, false).await?;
+        // The anchor moves only over a history that still matches it: after a restore or a cut,
+        // signing new rows must not paper over the gap (`history reanchor` is the deliberate way).
+        match self.check_anchor(seq).await {
+            Ok(()) => self.set_anchor(&Anchor { seq, hash }, false).await?,
+            Err(ConsoleError::Tampered { message, .. }) => {
+                tracing::warn!(%message, "history does not match the keyring's anchor; anchor left in place");
+            }
+            Err(e) => return Err(e),
+        }
         Ok(Some(seq))
     }
 
@@ -448,14 +456,21 @@ impl Console {
             Err(e) => return Err(e),
         }
         let previous = self.anchor().await?.ok_or_else(|| ConsoleError::Invalid("no anchor".into()))?;
+        // Shorter than the anchor: rows from n + 1 on are gone. As long, but another row where the
+        // anchor's checkpoint was: the history took another course from there (a backup restored,
+        // then used). Either is put on record.
+        let (missing_from, diverged_at) =
+            if previous.seq > n { (Some(n + 1), None) } else { (None, Some(previous.seq)) };
         let detail = json!({
             "previous_anchor": {"seq": previous.seq, "hash": previous.hash},
             "rows": n,
-            "missing_from": if previous.seq > n { Some(n + 1) } else { None },
+            "missing_from": missing_from,
+            "diverged_at": diverged_at,
         });
         let mut tx = self.write_tx().await?;
-        // Search entries of rows that are gone (a cut, not a whole-file restore, leaves them).
-        sqlx::query("DELETE FROM history_fts WHERE rowid > (SELECT COALESCE(MAX(seq), 0) FROM history)")
+        // The search index follows the rows as they are now (a cut or an edit leaves stale entries).
+        sqlx::query("DELETE FROM history_fts").execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO history_fts (rowid, body) SELECT seq, kind || ' ' || detail FROM history")
             .execute(&mut *tx)
             .await?;
         append(&mut tx, crate::now(), REANCHORED, None, None, &detail).await?;
@@ -688,6 +703,14 @@ mod tests {
             }
             other => panic!("expected Tampered, got {other}"),
         }
+
+        // Signing new rows does not paper over the gap: the anchor stays where it was. (A tidy
+        // intruder removes the search entries of the deleted rows too.)
+        sqlx::query("DELETE FROM history_fts WHERE rowid > ?").bind(first).execute(c.db()).await.unwrap();
+        fill(c.db(), 2).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        assert!(matches!(c.verify_history().await, Err(ConsoleError::Tampered { .. })), "still caught");
+        let first = first + 3;
 
         // The approver restored this on purpose: re-anchoring accepts it, the gap stays on record.
         let done = c.reanchor_history().await.unwrap().expect("re-anchored");

@@ -442,7 +442,11 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
                 out!("{what} {id}: delivered; the request is now {state}")
             }
             Delivery::Refused { status, answer } => {
-                out!("{what} {id}: the enforcement point refused the decision (HTTP {status}): {answer}")
+                let words = countersign_console::review::answer_text(&answer.to_string());
+                out!(
+                    "{what} {id}: the enforcement point refused the decision (HTTP {status}): {}",
+                    visible(&words).0
+                )
             }
             Delivery::Queued { error } => {
                 out!("{what} {id}: decided, not delivered ({error}); `countersign sync` retries")
@@ -585,11 +589,16 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
 
 fn print_row(r: &Row) {
     let detail: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
-    // Request-derived text: hidden and control characters made visible, as everywhere on a terminal.
-    let words = visible(&countersign_console::review::row_summary(&r.kind, &detail)).0;
+    // Request-derived text: hidden and control characters made visible, as everywhere on a terminal,
+    // and one row stays one line (a newline in a statement must not print a fake row).
+    let one_line = |t: &str| visible(t).0.replace('\n', "<U+000A>");
+    let words = one_line(&countersign_console::review::row_summary(&r.kind, &detail));
     let summary = match r.kind.as_str() {
-        "request received" => format!("{} {} {words}", text(&detail["tier"]), text(&detail["workload"])),
+        "request received" => {
+            format!("{} {} {words}", one_line(&text(&detail["tier"])), one_line(&text(&detail["workload"])))
+        }
         _ => words,
     };
-    out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, r.request_id.as_deref().unwrap_or("-"), summary);
+    let id = one_line(r.request_id.as_deref().unwrap_or("-"));
+    out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, id, summary);
 }

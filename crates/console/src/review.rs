@@ -164,6 +164,9 @@ pub fn row_summary(kind: &str, detail: &Value) -> String {
             if let Some(from) = detail["missing_from"].as_i64() {
                 text.push_str(&format!(" (rows from {from} on are gone)"));
             }
+            if let Some(at) = detail["diverged_at"].as_i64() {
+                text.push_str(&format!(" (the history differs from row {at} on)"));
+            }
             text
         }
         _ => cut(&detail.to_string()),

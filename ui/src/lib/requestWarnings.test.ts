@@ -22,6 +22,18 @@ describe("requestWarnings", () => {
     expect(requestWarnings(d)).toHaveLength(1);
   });
 
+  it("keeps a look-alike finding when Rust flagged only hidden characters, and ignores decoy paths", () => {
+    const d = detail(summary({ environment: "prоd", purposeStatement: `Pay${RLO} now` }), {
+      warnings: [
+        "request.target.environment x contains hidden or bidirectional control characters: U+200B",
+        "request.purpose.statement contains hidden or bidirectional control characters: U+202E",
+      ],
+    });
+    const w = requestWarnings(d);
+    expect(w.some((x) => x.startsWith("environment:") && x.includes("Cyrillic"))).toBe(true);
+    expect(w.filter((x) => x.includes("U+202E"))).toHaveLength(1);
+  });
+
   it("still flags what Rust did not, and text that is not from the request", () => {
     const d = detail(summary({ epName: `gate${RLO}way`, environment: "prоd" }));
     const w = requestWarnings(d);

@@ -1,7 +1,7 @@
 /**
  * Display-safety warnings for a request: Rust's own list (over every string of the signed claims) first, then what
- * the UI finds in the fields it displays — only for fields Rust did not already flag, so one finding is reported
- * once, not once by each side.
+ * the UI finds in the fields it displays, unless Rust already reported the same kind of finding for the same field:
+ * one finding is reported once, not once by each side.
  */
 import type { RequestDetail } from "../bindings/RequestDetail";
 import { warningsFor } from "./display";
@@ -38,13 +38,25 @@ export function requestWarnings(d: RequestDetail): string[] {
     fields.push([`step ${n} arguments`, a.argsJson, `${at}.args`]);
     a.datatypes.forEach((t, j) => fields.push([`step ${n} datatype`, t, `${at}.datatypes[${j}]`]));
   }
-  // Rust names the path it flagged: `request.purpose.statement contains …`, `request.actions[0].args.file …`.
-  const flaggedByRust = (path: string) =>
-    d.warnings.some((w) => w.startsWith(path) && /^[ .[:]/.test(w.slice(path.length)));
+  // Rust names the exact path and the kind of finding: `request.purpose.statement contains hidden …`,
+  // `request.actions[0].args.file contains …`, `request.identity.display mixes Latin and Cyrillic …`. A UI finding is
+  // dropped only when Rust reported the same kind for the same field (for arguments: for any path inside them).
+  const rustSays = (path: string, kind: " contains " | " mixes ", inside: boolean) =>
+    d.warnings.some(
+      (w) =>
+        w.startsWith(path + kind) ||
+        (inside && (w.startsWith(path + ".") || w.startsWith(path + "[")) && w.includes(kind)),
+    );
   const out = [...d.warnings];
   for (const [label, value, path] of fields) {
-    if (!value || (path !== null && flaggedByRust(path))) continue;
-    for (const w of warningsFor(label, value)) if (!out.includes(w)) out.push(w);
+    if (!value) continue;
+    const inside = path !== null && path.endsWith(".args");
+    for (const w of warningsFor(label, value)) {
+      const kind = w.startsWith(`${label}: contains `) ? " contains " : " mixes ";
+      // Rust does not look for look-alike letters inside arguments: the UI's finding always stands there.
+      const covered = path !== null && !(inside && kind === " mixes ") && rustSays(path, kind, inside);
+      if (!covered && !out.includes(w)) out.push(w);
+    }
   }
   return out;
 }
