@@ -210,6 +210,17 @@ where
     }
 }
 
+/// The app's window, once it is shown (within 30 s).
+async fn shown_window(x: &Display) -> u32 {
+    let mut window = None;
+    eventually(30, "the app's window is shown", || {
+        window = x.windows_titled("Countersign").into_iter().find(|&w| x.is_shown(w));
+        std::future::ready(window.is_some())
+    })
+    .await;
+    window.expect("window")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     let (_one, _dir, console, gw, agent) = connected().await;
@@ -270,13 +281,7 @@ async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     // Closing the window (as its close button does) hides it to the tray: the app keeps running and
     // counting; Open from the tray shows it again; Quit ends it cleanly.
     let x = Display::open();
-    let mut window = None;
-    eventually(30, "the app's window is shown", || {
-        window = x.windows_titled("Countersign").into_iter().find(|&w| x.is_shown(w));
-        std::future::ready(window.is_some())
-    })
-    .await;
-    let window = window.expect("window");
+    let window = shown_window(&x).await;
     x.close(window);
     eventually(10, "closing hides the window", || std::future::ready(!x.is_shown(window))).await;
     assert!(x.exists(window), "hidden, not destroyed");
@@ -296,13 +301,7 @@ async fn closing_the_window_without_a_tray_quits() {
     let (_one, _dir, console, _gw, _agent) = connected().await;
     let mut app = AppProcess::spawn(console.dir(), std::process::Stdio::null());
     let x = Display::open();
-    let mut window = None;
-    eventually(30, "the app's window is shown", || {
-        window = x.windows_titled("Countersign").into_iter().find(|&w| x.is_shown(w));
-        std::future::ready(window.is_some())
-    })
-    .await;
-    x.close(window.expect("window"));
+    x.close(shown_window(&x).await);
     let status = app.wait_exit(15).expect("closing the window without a tray left the app running");
     assert!(status.success(), "{status}");
 }
