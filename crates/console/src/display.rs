@@ -25,6 +25,12 @@ pub fn visible(text: &str) -> (String, bool) {
     (out, flagged)
 }
 
+/// [`visible`] for a one-line display (a terminal table row, a log line): newlines are marked too,
+/// so text from a request can never start a line of its own.
+pub fn visible_line(text: &str) -> String {
+    visible(text).0.replace('\n', "<U+000A>")
+}
+
 /// The script of a letter, for the scripts that are commonly confused with Latin (UTS #39
 /// mixed-script detection, restricted to the confusable set); `None` for non-letters and for
 /// scripts that do not mix with Latin look-alikes.
@@ -57,6 +63,12 @@ pub fn mixed_script(text: &str) -> Option<Vec<&'static str>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_text_stays_one_line() {
+        assert_eq!(visible_line("a\nb\u{202E}c"), "a<U+000A>b<U+202E>c");
+        assert_eq!(visible("a\nb").0, "a\nb", "multi-line displays keep their lines");
+    }
 
     #[test]
     fn mixed_scripts_are_flagged() {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use countersign_console::display::visible;
+use countersign_console::display::{visible, visible_line};
 use countersign_console::history::{Filter, Row};
 use countersign_console::requests::RequestView;
 use countersign_console::sync::{Delivery, WatchEvent};
@@ -442,14 +442,17 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
                 out!("{what} {id}: delivered; the request is now {state}")
             }
             Delivery::Refused { status, answer } => {
-                let words = countersign_console::review::answer_text(&answer.to_string());
+                let words = countersign_console::review::answer_words(answer);
                 out!(
                     "{what} {id}: the enforcement point refused the decision (HTTP {status}): {}",
-                    visible(&words).0
+                    visible_line(&words)
                 )
             }
             Delivery::Queued { error } => {
-                out!("{what} {id}: decided, not delivered ({error}); `countersign sync` retries")
+                out!(
+                    "{what} {id}: decided, not delivered ({}); `countersign sync` retries",
+                    visible_line(error)
+                )
             }
         }
     }
@@ -466,10 +469,10 @@ fn describe(event: &WatchEvent) -> String {
     match event {
         WatchEvent::Connected { ep } => format!("{ep}: connected"),
         WatchEvent::Request { ep, id } => format!("{ep}: new request {id} (countersign show {id})"),
-        WatchEvent::Rejected { ep, reason } => format!("{ep}: REJECTED a request: {}", visible(reason).0),
+        WatchEvent::Rejected { ep, reason } => format!("{ep}: REJECTED a request: {}", visible_line(reason)),
         WatchEvent::Resolved { ep, id, state } => format!("{ep}: {id} is {state}"),
         WatchEvent::Disconnected { ep, error, retry_ms } => {
-            format!("{ep}: disconnected ({}); retrying in {retry_ms} ms", visible(error).0)
+            format!("{ep}: disconnected ({}); retrying in {retry_ms} ms", visible_line(error))
         }
     }
 }
@@ -589,16 +592,14 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
 
 fn print_row(r: &Row) {
     let detail: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
-    // Request-derived text: hidden and control characters made visible, as everywhere on a terminal,
-    // and one row stays one line (a newline in a statement must not print a fake row).
-    let one_line = |t: &str| visible(t).0.replace('\n', "<U+000A>");
-    let words = one_line(&countersign_console::review::row_summary(&r.kind, &detail));
+    // Request-derived text: hidden characters made visible and one row stays one line (a newline
+    // in a statement must not print a fake row).
+    let words = visible_line(&countersign_console::review::row_summary(&r.kind, &detail));
+    let field = |k: &str| visible_line(detail[k].as_str().unwrap_or(""));
     let summary = match r.kind.as_str() {
-        "request received" => {
-            format!("{} {} {words}", one_line(&text(&detail["tier"])), one_line(&text(&detail["workload"])))
-        }
+        "request received" => format!("{} {} {words}", field("tier"), field("workload")),
         _ => words,
     };
-    let id = one_line(r.request_id.as_deref().unwrap_or("-"));
+    let id = visible_line(r.request_id.as_deref().unwrap_or("-"));
     out!("{:>6}  {}  {:16}  {}  {}", r.seq, r.at, r.kind, id, summary);
 }

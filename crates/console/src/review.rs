@@ -111,7 +111,8 @@ pub fn answer_text(raw: &str) -> String {
     }
 }
 
-fn answer_words(v: &Value) -> String {
+/// An enforcement point's answer (its JSON body) in words.
+pub fn answer_words(v: &Value) -> String {
     let counts = v["approvals"].as_u64().zip(v["approvals_required"].as_u64());
     match (v["state"].as_str(), v["message"].as_str(), counts) {
         (Some("pending"), _, Some((n, of))) => {
