@@ -352,14 +352,31 @@ impl Console {
     /// keyring's anchor); the number of rows.
     async fn verify_signed(&self) -> Result<i64> {
         let n = verify(self.db()).await?;
-        let keys: Vec<(String, String)> =
-            sqlx::query_as("SELECT kid, jwk FROM keys").fetch_all(self.db()).await?;
-        let rows = sqlx::query_as::<_, Row>("SELECT * FROM history WHERE kind = 'checkpoint' ORDER BY seq")
-            .fetch_all(self.db())
-            .await?;
+        // The keys a checkpoint may be signed with come from the chain itself — the `key created`
+        // and `key rotated` rows before it, each holding the public key whose thumbprint is its
+        // kid — never from the `keys` table, which anyone editing the file could change.
+        let rows = sqlx::query_as::<_, Row>(
+            "SELECT * FROM history WHERE kind IN ('checkpoint', 'key created', 'key rotated') ORDER BY seq",
+        )
+        .fetch_all(self.db())
+        .await?;
+        let mut keys: std::collections::HashMap<String, countersign_protocol::VerifyingKey> =
+            Default::default();
         let mut last: Option<(i64, String)> = None;
         for r in rows {
             let bad = |message: &str| ConsoleError::Tampered { seq: r.seq, message: message.to_string() };
+            if r.kind != "checkpoint" {
+                let d: Value = serde_json::from_str(&r.detail).map_err(|_| bad("key row is not JSON"))?;
+                let jwk = serde_json::from_value::<countersign_protocol::Jwk>(d["jwk"].clone())
+                    .map_err(|_| bad("key row holds no JWK"))?;
+                let key = jwk.to_key().map_err(|_| bad("key row holds an invalid key"))?;
+                let kid = jwk.thumbprint();
+                if d["kid"].as_str() != Some(kid.as_str()) {
+                    return Err(bad("key row's kid is not its key's thumbprint"));
+                }
+                keys.insert(kid, key);
+                continue;
+            }
             let d: Value = serde_json::from_str(&r.detail).map_err(|_| bad("checkpoint is not JSON"))?;
             let (upto, head, kid, sig) =
                 (d["upto"].as_i64(), d["head"].as_str(), d["kid"].as_str(), d["sig"].as_str());
@@ -369,15 +386,9 @@ impl Console {
             if upto != r.seq - 1 || head != r.prev_hash {
                 return Err(bad("checkpoint does not cover the row before it"));
             }
-            let jwk = keys
-                .iter()
-                .find(|(k, _)| k == kid)
-                .map(|(_, j)| j)
-                .ok_or_else(|| bad("checkpoint key is unknown"))?;
-            let key = serde_json::from_str::<countersign_protocol::Jwk>(jwk)
-                .map_err(|_| bad("checkpoint key is not a JWK"))?
-                .to_key()
-                .map_err(|_| bad("checkpoint key is invalid"))?;
+            let key = keys
+                .get(kid)
+                .ok_or_else(|| bad("checkpoint key is not one the history recorded before it"))?;
             let sig: [u8; 64] = (0..64)
                 .map(|i| sig.get(2 * i..2 * i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
                 .collect::<Option<Vec<u8>>>()
@@ -737,6 +748,64 @@ mod tests {
         c.checkpoint(true).await.unwrap().expect("checkpoint");
         rewrite_chain(c.db(), 4, r#"{"i":"forged"}"#).await;
         assert!(matches!(c.reanchor_history().await, Err(ConsoleError::Tampered { .. })));
+        assert_eq!(count_kind(&c, REANCHORED).await, 0);
+    }
+
+    /// Finding 13: someone with the file but not the keyring rewrites the history, re-signs every
+    /// checkpoint with a key of their own labelled with the real kid, and puts their public key in
+    /// the `keys` table under that kid. Only keys recorded in the chain itself count, so the
+    /// forgery is caught, and re-anchoring (which ignores the keyring's anchor) refuses it too.
+    #[tokio::test]
+    async fn checkpoints_are_verified_against_keys_from_the_chain_not_the_key_table() {
+        let (_dir, c) = console_with_rows(10).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        fill(c.db(), 3).await;
+        c.checkpoint(true).await.unwrap().expect("checkpoint");
+        c.verify_history().await.expect("intact");
+        let real_kid = c.key().await.unwrap().kid;
+        let forger = countersign_protocol::generate_key();
+
+        sqlx::query("DROP TRIGGER IF EXISTS history_no_update").execute(c.db()).await.unwrap();
+        let rows =
+            sqlx::query_as::<_, Row>("SELECT * FROM history ORDER BY seq").fetch_all(c.db()).await.unwrap();
+        let mut prev = GENESIS.to_string();
+        for mut r in rows {
+            if r.seq == 4 {
+                r.detail = r#"{"i":"forged"}"#.into();
+            }
+            if r.kind == "checkpoint" {
+                let message = checkpoint_message(&c.profile().id, r.seq - 1, &prev);
+                let sig = hex(&ed25519_dalek::Signer::sign(&forger, message.as_bytes()).to_bytes());
+                r.detail = json!({"upto": r.seq - 1, "head": prev, "kid": real_kid, "sig": sig}).to_string();
+            }
+            let hash =
+                row_hash(&prev, r.seq, r.at, &r.kind, r.ep.as_deref(), r.request_id.as_deref(), &r.detail)
+                    .unwrap();
+            sqlx::query("UPDATE history SET detail = ?, prev_hash = ?, hash = ? WHERE seq = ?")
+                .bind(&r.detail)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(r.seq)
+                .execute(c.db())
+                .await
+                .unwrap();
+            prev = hash;
+        }
+        let forged_jwk = countersign_protocol::Jwk::from_key(&forger.verifying_key());
+        sqlx::query("UPDATE keys SET jwk = ? WHERE kid = ?")
+            .bind(serde_json::to_string(&forged_jwk).unwrap())
+            .bind(&real_kid)
+            .execute(c.db())
+            .await
+            .unwrap();
+        verify(c.db()).await.expect("the bare chain was recomputed consistently");
+
+        let err = c.verify_history().await.unwrap_err();
+        assert!(
+            matches!(&err, ConsoleError::Tampered { message, .. } if message.contains("does not verify")),
+            "{err}"
+        );
+        assert!(matches!(c.reanchor_history().await, Err(ConsoleError::Tampered { .. })), "never accepted");
         assert_eq!(count_kind(&c, REANCHORED).await, 0);
     }
 

@@ -51,6 +51,8 @@ pub struct Console {
     profile: Arc<Profile>,
     secrets: Arc<dyn SecretStore>,
     http: reqwest::Client,
+    /// Clients for enforcement points with their own trust root, by that root's PEM text.
+    tls_clients: Arc<std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>>,
     /// One checkpoint (and keyring anchor write) at a time in this process.
     checkpointing: Arc<tokio::sync::Mutex<()>>,
 }
@@ -59,13 +61,41 @@ impl Console {
     /// Open (creating if needed) the profile in `dir`, with private keys kept in `secrets`.
     pub async fn open(dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Console> {
         let profile = Profile::open(dir).await?;
-        // No total timeout: it would cut long-lived SSE streams. Ordinary calls set their own.
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
-            .build()
-            .map_err(|e| ConsoleError::network("(client)", e))?;
-        Ok(Console { profile: Arc::new(profile), secrets, http, checkpointing: Default::default() })
+        let http = http_client(&[])?;
+        Ok(Console {
+            profile: Arc::new(profile),
+            secrets,
+            http,
+            tls_clients: Default::default(),
+            checkpointing: Default::default(),
+        })
+    }
+
+    /// The HTTP client for calls to `ep`, after checking that they may be made: its URL passes
+    /// [`ep::check_url`] (https unless loopback; checked again on every use, so a URL pinned by an
+    /// older version is held to the same rule), and its id is the one its pinned key names.
+    pub(crate) fn client(&self, ep: &ep::Ep) -> Result<reqwest::Client> {
+        ep::check_url(&ep.url)?;
+        let derived = countersign_protocol::jwk::ep_id(&ep.kid);
+        if ep.ep != derived {
+            return Err(ConsoleError::Untrusted(format!(
+                "{} was pinned under the id {}, but its key's id is {derived}: remove it and add it again",
+                ep.url, ep.ep
+            )));
+        }
+        self.client_with(ep.ca_cert.as_deref())
+    }
+
+    /// The shared client, or (with `ca_pem`) one that also trusts the certificates in it as roots.
+    pub(crate) fn client_with(&self, ca_pem: Option<&str>) -> Result<reqwest::Client> {
+        let Some(pem) = ca_pem else { return Ok(self.http.clone()) };
+        let mut clients = self.tls_clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = clients.get(pem) {
+            return Ok(c.clone());
+        }
+        let client = http_client(&ep::parse_ca(pem)?)?;
+        clients.insert(pem.to_string(), client.clone());
+        Ok(client)
     }
 
     /// The profile this console works on.
@@ -106,7 +136,85 @@ impl Console {
     }
 }
 
+/// An HTTP client for enforcement points: TLS by rustls with the platform's roots plus `roots`;
+/// no total timeout (it would cut long-lived SSE streams; ordinary calls set their own); redirects
+/// never followed (an enforcement point answers itself, it never sends a decision elsewhere, nor
+/// to plain http).
+fn http_client(roots: &[reqwest::Certificate]) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none());
+    for root in roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder.build().map_err(|e| ConsoleError::Invalid(format!("TLS client: {e}")))
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Test helpers: a minimal HTTP server on loopback for the enforcement points unit tests need.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::{Arc, Mutex};
+
+    /// A request the [`serve`] server received: method, path, body.
+    pub(crate) type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+    /// Serve `answer(method, path, body) -> (status, json body)` on `http://127.0.0.1:PORT`, one
+    /// request per connection; returns the base URL and what was received.
+    pub(crate) async fn serve(
+        answer: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static,
+    ) -> (String, Seen) {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen: Seen = Default::default();
+        let (answer, log) = (Arc::new(answer), seen.clone());
+        tokio::spawn(async move {
+            while let Ok((mut s, _)) = listener.accept().await {
+                let (answer, log) = (answer.clone(), log.clone());
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 65536];
+                    let (head_end, length) = loop {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (end + 4, length);
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let mut first = head.lines().next().unwrap_or_default().split_whitespace();
+                    let (method, path) = (first.next().unwrap_or_default(), first.next().unwrap_or_default());
+                    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
+                    let (status, reply) = answer(method, path, &body);
+                    log.lock().unwrap().push((method.to_string(), path.to_string(), body));
+                    let response = format!(
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                        reply.len()
+                    );
+                    let _ = s.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        (url, seen)
+    }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand, ValueEnum};
 use countersign_console::display::{visible, visible_line};
 use countersign_console::history::{Filter, Row};
+use countersign_console::keys::RotationOutcome;
 use countersign_console::requests::RequestView;
 use countersign_console::sync::{Delivery, WatchEvent};
 use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, Profile, Result};
@@ -116,8 +117,14 @@ enum KeyCmd {
     },
     /// The public key as a JWK, for `countersign-gateway approvers add --jwk`.
     Export,
-    /// Replace the key; old public keys are kept so history stays verifiable.
-    Rotate,
+    /// Replace the key and send each enforcement point a rotation statement signed by the old key;
+    /// old public keys are kept so history stays verifiable. Exit 6 when some enforcement point did
+    /// not take it (the new key must then be enrolled there by hand).
+    Rotate {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -129,6 +136,10 @@ enum EpCmd {
         /// The key id you expect (compare the fingerprint out of band).
         #[arg(long, allow_hyphen_values = true)]
         trust: Option<String>,
+        /// A PEM file with the CA certificate(s) its TLS certificate chains to, when not a public
+        /// CA: stored with it and trusted for its calls only.
+        #[arg(long, value_name = "FILE.pem")]
+        ca_cert: Option<std::path::PathBuf>,
     },
     /// Pinned enforcement points and their connection state.
     List {
@@ -245,6 +256,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// The text of a `--ca-cert` file.
+fn read_ca(path: Option<&std::path::Path>) -> Result<Option<String>> {
+    path.map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| ConsoleError::Invalid(format!("--ca-cert {}: {e}", p.display())))
+    })
+    .transpose()
+}
+
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(value).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
     out!("{s}");
@@ -285,13 +305,43 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
             }
         }
         Command::Key(KeyCmd::Export) => print_json(&console.key().await?.jwk)?,
-        Command::Key(KeyCmd::Rotate) => {
-            let key = console.rotate_key().await?;
-            out!("new key {} ({})", key.kid, key.fingerprint);
-            out!("enrol it with each enforcement point: countersign key export > me.jwk");
+        Command::Key(KeyCmd::Rotate { json }) => {
+            let rotation = console.rotate_key().await?;
+            let missing = rotation.needs_enrolment().count();
+            if json {
+                print_json(&rotation)?;
+            } else {
+                let key = &rotation.key;
+                out!("new key {} ({})", key.kid, key.fingerprint);
+                for e in &rotation.eps {
+                    let outcome = match &e.outcome {
+                        RotationOutcome::Accepted => "rotated: the new key replaces the old one there".into(),
+                        RotationOutcome::Refused { status, message } => {
+                            format!("NOT rotated (HTTP {status}: {})", visible_line(message))
+                        }
+                        RotationOutcome::Unreachable { error } => {
+                            format!("NOT rotated (unreachable: {})", visible_line(error))
+                        }
+                        RotationOutcome::NotSent { reason } => {
+                            format!("NOT rotated ({})", visible_line(reason))
+                        }
+                    };
+                    out!("{} ({}): {outcome}", e.ep, e.url);
+                }
+                if missing > 0 {
+                    out!(
+                        "{missing} enforcement point(s) need the new key enrolled by hand: \
+                         countersign key export > me.jwk, then `countersign-gateway approvers add` there"
+                    );
+                }
+            }
+            if missing > 0 {
+                return Ok(ExitCode::from(6));
+            }
         }
-        Command::Ep(EpCmd::Add { url, trust: None }) => {
-            let wk = console.fetch_well_known(&url).await?;
+        Command::Ep(EpCmd::Add { url, trust: None, ca_cert }) => {
+            let ca = read_ca(ca_cert.as_deref())?;
+            let wk = console.fetch_well_known_with(&url, ca.as_deref()).await?;
             out!("name  {}\nep    {}\nurl   {}", visible(&wk.name).0, visible(&wk.ep).0, wk.url);
             for (kid, _) in &wk.keys {
                 out!("key   {kid}  fingerprint {}", fingerprint(kid));
@@ -301,8 +351,9 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 wk.url
             )));
         }
-        Command::Ep(EpCmd::Add { url, trust: Some(kid) }) => {
-            let ep = console.add_ep(&url, &kid).await?;
+        Command::Ep(EpCmd::Add { url, trust: Some(kid), ca_cert }) => {
+            let ca = read_ca(ca_cert.as_deref())?;
+            let ep = console.add_ep_with(&url, &kid, ca.as_deref()).await?;
             out!("pinned {} ({}) key {} ({})", ep.ep, visible(&ep.name).0, ep.kid, fingerprint(&ep.kid));
         }
         Command::Ep(EpCmd::List { json }) => {

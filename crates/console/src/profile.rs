@@ -46,8 +46,11 @@ impl Profile {
     }
 
     /// Open the profile in `dir`, creating the directory, the profile id and the database on first use.
+    /// The directory is made private to its owner (0700) and the database with its WAL and
+    /// shared-memory files 0600, whatever the umask, and put right when an older version left them
+    /// readable by others: they hold every request, decision and reason.
     pub async fn open(dir: &Path) -> Result<Profile> {
-        std::fs::create_dir_all(dir).map_err(|e| ConsoleError::profile(dir, e))?;
+        create_private_dir(dir)?;
         let dir = dir.canonicalize().map_err(|e| ConsoleError::profile(dir, e))?;
         let id = profile_id(&dir)?;
         let db = open_db(&dir.join(DB_FILE)).await?;
@@ -78,8 +81,59 @@ fn profile_id(dir: &Path) -> Result<String> {
     }
 }
 
-/// Open and migrate the database at `path`.
+/// Create `dir` (and missing parents) as a directory only its owner can enter (0700); an existing
+/// one is set to 0700.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| ConsoleError::profile(dir, e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| ConsoleError::profile(dir, format!("cannot make it private (0700): {e}")))
+    }
+    #[cfg(not(unix))]
+    {
+        std::fs::create_dir_all(dir).map_err(|e| ConsoleError::profile(dir, e))
+    }
+}
+
+/// Make the database file exist with mode 0600 before SQLite opens it (SQLite creates its WAL and
+/// shared-memory files with the database file's mode), and set 0600 on the database and any WAL or
+/// shared-memory file already there.
+fn private_db_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(ConsoleError::profile(path, e)),
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.as_os_str().to_owned();
+            file.push(suffix);
+            let file = std::path::PathBuf::from(file);
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !suffix.is_empty() => {}
+                Err(e) => {
+                    return Err(ConsoleError::profile(&file, format!("cannot make it private (0600): {e}")))
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+/// Open and migrate the database at `path` (created 0600; see [`Profile::open`]).
 pub async fn open_db(path: &Path) -> Result<SqlitePool> {
+    private_db_files(path)?;
     let db = SqlitePoolOptions::new()
         .max_connections(4)
         .test_before_acquire(false)
@@ -87,6 +141,9 @@ pub async fn open_db(path: &Path) -> Result<SqlitePool> {
         .await?;
     MIGRATOR.run(&db).await?;
     sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&db).await?;
+    // The WAL and shared-memory files exist now (WAL mode): left readable by others by an older
+    // version, they are put right here too.
+    private_db_files(path)?;
     Ok(db)
 }
 

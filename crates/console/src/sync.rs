@@ -160,9 +160,9 @@ impl Console {
         Ok(key.with(|k| protocol::sign(&claims, TYP_AUTH, k))?)
     }
 
-    async fn get_json(&self, url: &str, auth: &str) -> Result<Value> {
+    async fn get_json(&self, ep: &Ep, url: &str, auth: &str) -> Result<Value> {
         let resp = self
-            .http
+            .client(ep)?
             .get(url)
             .bearer_auth(auth)
             .timeout(CALL_TIMEOUT)
@@ -189,7 +189,12 @@ impl Console {
             let mut report = SyncReport { ep: ep.ep.clone(), ..SyncReport::default() };
             match self.sync_ep(&ep, &mut report).await {
                 Ok(()) => self.ep_status(&ep.ep, None).await?,
-                Err(e @ (ConsoleError::Network { .. } | ConsoleError::Protocol(_))) => {
+                Err(
+                    e @ (ConsoleError::Network { .. }
+                    | ConsoleError::Protocol(_)
+                    | ConsoleError::Untrusted(_)
+                    | ConsoleError::Invalid(_)),
+                ) => {
                     report.error = Some(e.to_string());
                     self.ep_status(&ep.ep, Some(e.to_string())).await?;
                 }
@@ -206,7 +211,7 @@ impl Console {
     pub async fn sync_ep(&self, ep: &Ep, report: &mut SyncReport) -> Result<()> {
         let auth = self.auth_token(&ep.ep).await?;
         let listed: Items =
-            serde_json::from_value(self.get_json(&ep.at("/v1/step-ups?state=pending"), &auth).await?)
+            serde_json::from_value(self.get_json(ep, &ep.at("/v1/step-ups?state=pending"), &auth).await?)
                 .map_err(|e| ConsoleError::network(&ep.url, format!("bad pending list: {e}")))?;
         // What is stored already, as it was stored: a re-listed request with the same token is
         // known, so a pass over 10,000 pending costs one query, not 10,000 signature checks and
@@ -230,7 +235,7 @@ impl Console {
         }
         let listed: std::collections::HashSet<&str> = listed.items.iter().map(|i| i.id.as_str()).collect();
         for id in local.keys().filter(|id| !listed.contains(id.as_str())) {
-            let status = self.get_json(&ep.at(&format!("/v1/step-ups/{id}")), &auth).await?;
+            let status = self.get_json(ep, &ep.at(&format!("/v1/step-ups/{id}")), &auth).await?;
             if let Some(state) = status.get("state").and_then(Value::as_str) {
                 if self.apply_state(&ep.ep, id, state).await? {
                     report.resolved += 1;
@@ -284,7 +289,7 @@ impl Console {
         let url = ep.at(&format!("/v1/step-ups/{request_id}/decisions"));
         let attempt = async {
             let resp = self
-                .http
+                .client(ep)?
                 .post(&url)
                 .bearer_auth(auth)
                 .header("content-type", "application/jwt")
@@ -307,6 +312,11 @@ impl Console {
             Ok((status, answer)) if final_status(status) => Delivery::Refused { status, answer },
             Ok((status, answer)) => Delivery::Queued { error: format!("HTTP {status}: {answer}") },
             Err(ConsoleError::Network { message, .. }) => Delivery::Queued { error: message },
+            // The enforcement point may not be called (plain http to a remote host, an id that is
+            // not its key's): kept, never sent there.
+            Err(e @ (ConsoleError::Untrusted(_) | ConsoleError::Invalid(_))) => {
+                Delivery::Queued { error: e.to_string() }
+            }
             Err(e) => return Err(e),
         };
         let t = now();
@@ -436,7 +446,12 @@ impl Console {
         loop {
             let error = match self.stream_ep(&ep, &on_event, &mut attempt).await {
                 Ok(()) => "the stream ended".to_string(),
-                Err(e @ (ConsoleError::Network { .. } | ConsoleError::Protocol(_))) => e.to_string(),
+                Err(
+                    e @ (ConsoleError::Network { .. }
+                    | ConsoleError::Protocol(_)
+                    | ConsoleError::Untrusted(_)
+                    | ConsoleError::Invalid(_)),
+                ) => e.to_string(),
                 Err(e) => return Err(e),
             };
             self.ep_status(&ep.ep, Some(error.clone())).await?;
@@ -461,7 +476,7 @@ impl Console {
             .await?
             .flatten();
         let url = ep.at("/v1/events");
-        let mut req = self.http.get(&url).bearer_auth(self.auth_token(&ep.ep).await?);
+        let mut req = self.client(ep)?.get(&url).bearer_auth(self.auth_token(&ep.ep).await?);
         if let Some(last) = &last {
             req = req.header("Last-Event-ID", last);
         }
@@ -574,7 +589,8 @@ mod tests {
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
         let ep_key: SigningKey = protocol::generate_key();
         let jwk = Jwk::from_key(&ep_key.verifying_key());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES ('ep-t', 'T', ?, ?, ?, 0)")
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
+            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
             .bind(url)
             .bind(jwk.thumbprint())
             .bind(serde_json::to_string(&jwk).unwrap())
@@ -583,7 +599,7 @@ mod tests {
             .unwrap();
         let t = now();
         let claims = json!({
-            "iss": "ep-t", "jti": "req-1", "iat": t, "exp": t + 300,
+            "iss": protocol::jwk::ep_id(&jwk.thumbprint()), "jti": "req-1", "iat": t, "exp": t + 300,
             "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
             "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
             "target": {"system": "s", "environment": "e"},
@@ -591,7 +607,7 @@ mod tests {
             "policy": {"id": "x", "reason": "r", "tier": "medium", "approvals_required": 1},
         });
         let jwt = protocol::sign(&claims, TYP_STEP_UP, &ep_key).unwrap();
-        let ep = c.ep("ep-t").await.unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
         assert_eq!(c.ingest(&ep, Some("req-1"), &jwt).await.unwrap(), Ingested::New("req-1".into()));
         (dir, c, "req-1".into())
     }
@@ -602,13 +618,14 @@ mod tests {
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
         let ep_key: SigningKey = protocol::generate_key();
         let jwk = Jwk::from_key(&ep_key.verifying_key());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES ('ep-t', 'T', 'http://127.0.0.1:1', ?, ?, 0)")
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', 'http://127.0.0.1:1', ?, ?, 0)")
+            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
             .bind(jwk.thumbprint())
             .bind(serde_json::to_string(&jwk).unwrap())
             .execute(c.db())
             .await
             .unwrap();
-        let ep = c.ep("ep-t").await.unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
         let t = now();
         for (id, tier, ttl) in [
             ("low-soon", "low", 30),
@@ -619,7 +636,7 @@ mod tests {
             ("gone", "critical", 300),
         ] {
             let claims = json!({
-                "iss": "ep-t", "jti": id, "iat": t, "exp": t + ttl,
+                "iss": protocol::jwk::ep_id(&jwk.thumbprint()), "jti": id, "iat": t, "exp": t + ttl,
                 "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
                 "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
                 "target": {"system": "s", "environment": "e"},
@@ -689,7 +706,7 @@ mod tests {
         // The enforcement point comes back and answers 409: final, recorded, never retried.
         let url = stub(409).await;
         sqlx::query("UPDATE eps SET url = ?").bind(&url).execute(c.db()).await.unwrap();
-        let ep = c.ep("ep-t").await.unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
         let mut report = SyncReport::default();
         c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
         assert_eq!((report.delivered, report.queued), (1, 0));
@@ -705,7 +722,7 @@ mod tests {
         let (_d, c, id) = console_with_request(&url).await;
         let out = c.decide(&id, deny("no")).await.unwrap();
         assert!(matches!(out.delivery, Delivery::Queued { .. }));
-        let ep = c.ep("ep-t").await.unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
         let mut report = SyncReport::default();
         c.deliver_outbox(&ep, true, None, &mut report).await.unwrap();
         assert_eq!((report.delivered, report.queued), (0, 1));

@@ -24,5 +24,5 @@ pub async fn key_info(shell: State<'_, Shell>) -> IpcResult<KeyInfo> {
 /// Rotate the key (history signed by the old key stays verifiable).
 #[tauri::command]
 pub async fn rotate_key(shell: State<'_, Shell>) -> IpcResult<KeyInfo> {
-    Ok(info(shell.console.rotate_key().await?))
+    Ok(info(shell.console.rotate_key().await?.key))
 }
