@@ -16,22 +16,23 @@ pub async fn start(console: &Console, profile: &Path) -> anyhow::Result<String> 
         listen: "127.0.0.1:0".parse()?,
         data: profile.join("demo-gateway"),
         policy: None,
+        policy_data: None,
         demo: Some(DemoOptions { interval: Duration::from_secs(12), initial: 8 }),
         config: Config { name: "Demo gateway (embedded)".into(), ..Config::default() },
+        tls: None,
     })
     .await?;
     let key = console.key().await?;
-    store::add_approver(
-        running.app.db(),
-        &store::Approver {
-            kid: key.kid.clone(),
-            name: "Demo approver".into(),
-            principal: DEMO_PRINCIPAL.into(),
-            jwk: serde_json::to_string(&key.jwk)?,
-            created_at: countersign_gateway::app::now(),
-        },
+    let approver = store::Approver::enrol(
+        key.kid.clone(),
+        "Demo approver".into(),
+        DEMO_PRINCIPAL,
+        serde_json::to_string(&key.jwk)?,
+        countersign_gateway::app::now(),
     )
-    .await?;
+    .map_err(anyhow::Error::msg)?;
+    // The demo gateway is this console's own: a key rotated since the last run replaces the old one.
+    store::add_approver(running.app.db(), &approver, true).await?;
     let url = format!("http://{}", running.addr);
     let gateway_kid = running.app.jwks().keys[0].thumbprint();
     // Each run listens on a new port: replace an earlier demo pin of the same gateway.

@@ -61,7 +61,11 @@ async fn lifecycle_submit_stream_approve_grant() {
 
     let seen = poll.await.expect("poll task");
     assert_eq!(seen["state"], "approved");
-    assert_eq!(seen["decisions"][0], token.as_str());
+    // The agent sees who decided, how and why; never the decision token itself.
+    assert_eq!(seen["decisions"][0]["kid"], alice.kid.as_str());
+    assert_eq!(seen["decisions"][0]["verdict"], "approve");
+    assert_eq!(seen["decisions"][0]["reason"], "customer asked for it in ticket 4411");
+    assert!(!seen.to_string().contains(&token), "no decision token in the status");
     let grant = seen["grant"].as_str().expect("grant");
     let wk: Value = http().get(gw.at("/.well-known/countersign")).send().await.unwrap().json().await.unwrap();
     let key: protocol::Jwk = serde_json::from_value(wk["jwks"]["keys"][0].clone()).unwrap();

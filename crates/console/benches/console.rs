@@ -87,18 +87,17 @@ async fn main() -> anyhow::Result<()> {
         listen: "127.0.0.1:0".parse()?,
         data: tmp.path().join("gw"),
         policy: Some(policy),
+        policy_data: None,
         demo: None,
         config: Config { rate_per_minute: 1_000_000, ..Config::default() },
+        tls: None,
     })
     .await?;
     let url = format!("http://{}", gw.addr);
     let app = gw.app.clone();
-    let enrol = |kid: String, jwk: String, principal: &str| store::Approver {
-        kid,
-        name: principal.into(),
-        principal: principal.into(),
-        jwk,
-        created_at: countersign_console::now(),
+    let enrol = |kid: String, jwk: String, principal: &str| {
+        store::Approver::enrol(kid, principal.into(), principal, jwk, countersign_console::now())
+            .expect("a valid principal")
     };
 
     let console = Console::open(&tmp.path().join("console"), Arc::new(OsKeyring::default())).await?;
@@ -106,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
     store::add_approver(
         app.db(),
         &enrol(key.kid.clone(), serde_json::to_string(&key.jwk)?, "bench@acme.example"),
+        false,
     )
     .await?;
     let gw_kid = app.jwks().keys[0].thumbprint();
@@ -205,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
     store::add_approver(
         app.db(),
         &enrol(base_kid.clone(), serde_json::to_string(&base_jwk)?, "base@acme.example"),
+        false,
     )
     .await?;
     let base_db = countersign_console::profile::open_db(&tmp.path().join("baseline.db")).await?;

@@ -81,8 +81,10 @@ async fn start(dir: &std::path::Path, policy: Option<&str>) -> countersign_gatew
         listen: "127.0.0.1:0".parse().expect("addr"),
         data: dir.to_path_buf(),
         policy: policy.map(str::to_owned),
+        policy_data: None,
         demo: None,
         config: Config { rate_per_minute: 1_000_000, ..Config::default() },
+        tls: None,
     })
     .await
     .expect("start")
@@ -96,18 +98,12 @@ struct Approver {
 async fn enrol(app: &countersign_gateway::App) -> Approver {
     let key = protocol::generate_key();
     let kid = kid_of(&key.verifying_key());
-    store::add_approver(
-        app.db(),
-        &store::Approver {
-            kid: kid.clone(),
-            name: "bench".into(),
-            principal: "bench@acme.example".into(),
-            jwk: serde_json::to_string(&Jwk::from_key(&key.verifying_key())).expect("jwk"),
-            created_at: 0,
-        },
-    )
-    .await
-    .expect("enrol");
+    let jwk = serde_json::to_string(&Jwk::from_key(&key.verifying_key())).expect("jwk");
+    // Each bench approver is its own principal: quorum counts principals.
+    let principal = format!("bench-{}@acme.example", &kid[..8]);
+    let approver =
+        store::Approver::enrol(kid.clone(), "bench".into(), &principal, jwk, 0).expect("principal");
+    store::add_approver(app.db(), &approver, false).await.expect("enrol");
     Approver { key, kid }
 }
 

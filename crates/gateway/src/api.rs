@@ -13,11 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_protocol::{ijson, StepUpDraft};
-use futures::stream::{self, Stream, StreamExt as _};
+use futures::stream::{Stream, StreamExt as _};
 use serde::Deserialize;
-use tokio_stream::wrappers::BroadcastStream;
 
-use crate::app::{App, Event};
+use crate::app::{App, Event, Viewer};
 use crate::error::ApiError;
 use crate::store;
 
@@ -38,6 +37,8 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/step-ups/{id}", get(status).delete(withdraw))
         .route("/v1/step-ups/{id}/decisions", post(decide))
         .route("/v1/events", get(events))
+        .route("/v1/approvers/rotate", post(rotate))
+        .route("/v1/grants/redeem", post(redeem))
         .fallback(|| async { ApiError::not_found("no such endpoint") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(app)
@@ -120,16 +121,18 @@ async fn status(
     Query(q): Query<WaitQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let token = bearer(&headers)?;
-    if token.starts_with("csa_") {
+    let viewer = if token.starts_with("csa_") {
         let workload = app.agent(token).await?;
         if app.owner(&id).await? != workload {
             return Err(ApiError::forbidden("this request belongs to another workload"));
         }
+        Viewer::Agent
     } else {
         app.approver(token).await?;
-    }
+        Viewer::Approver
+    };
     let wait = Duration::from_secs(q.wait.unwrap_or(0).min(MAX_WAIT_S));
-    Ok(Json(app.wait_status(&id, wait).await?))
+    Ok(Json(app.wait_status(&id, wait, viewer).await?))
 }
 
 async fn withdraw(
@@ -154,6 +157,35 @@ async fn decide(
     Ok((status, Json(body)).into_response())
 }
 
+async fn rotate(
+    State(app): Shared,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let b = body(b)?;
+    let statement =
+        std::str::from_utf8(&b).map_err(|_| ApiError::malformed("the body must be a compact JWS"))?;
+    Ok(Json(app.rotate(statement).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedeemBody {
+    grant: String,
+}
+
+async fn redeem(
+    State(app): Shared,
+    headers: HeaderMap,
+    b: Result<Bytes, BytesRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let system = app.target_system(bearer(&headers)?).await?;
+    let b = body(b)?;
+    let value = ijson::parse(&b).map_err(|e| ApiError::malformed(e.to_string()))?;
+    let req: RedeemBody = serde_json::from_value(value)
+        .map_err(|e| ApiError::malformed(format!("expected {{\"grant\": JWT}}: {e}")))?;
+    Ok(Json(app.redeem(&system, &req.grant).await?))
+}
+
 fn sse_event(e: &Event) -> SseEvent {
     SseEvent::default().id(e.seq.to_string()).event(e.kind).data(&e.data)
 }
@@ -162,7 +194,7 @@ async fn events(
     State(app): Shared,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    app.approver(bearer(&headers)?).await?;
+    let (approver, token_exp) = app.approver_session(bearer(&headers)?).await?;
     let last: Option<i64> = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
@@ -192,20 +224,66 @@ async fn events(
             }
         }
     }
-    let mut high = backlog.last().map(|e| e.seq).or(last).unwrap_or(0);
-    let live = BroadcastStream::new(rx)
-        // A lagging subscriber ends its stream; the client resumes with Last-Event-ID and misses nothing.
-        .take_while(|r| std::future::ready(r.is_ok()))
-        .filter_map(move |r| {
-            let out = match r {
+    let high = backlog.last().map(|e| e.seq).or(last).unwrap_or(0);
+    // The stream lives no longer than its token, and ends within a second of the approver's key
+    // being removed or rotated away: a forwarding task checks both while it relays events.
+    let (tx, out) = tokio::sync::mpsc::channel::<SseEvent>(256);
+    tokio::spawn(relay(app.clone(), approver.kid, token_exp, backlog, high, rx, tx));
+    let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(Ok::<_, Infallible>);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// How often an open event stream re-checks that its approver is still enrolled.
+pub const STREAM_RECHECK: Duration = Duration::from_millis(500);
+
+/// Relay the backlog, then live events after `high`, to one approver's stream, until the client
+/// goes, the subscriber lags (the client resumes with Last-Event-ID), the auth token expires or
+/// the approver's key is no longer active.
+async fn relay(
+    app: Arc<App>,
+    kid: String,
+    token_exp: i64,
+    backlog: Vec<Event>,
+    mut high: i64,
+    mut rx: tokio::sync::broadcast::Receiver<Event>,
+    tx: tokio::sync::mpsc::Sender<SseEvent>,
+) {
+    for e in &backlog {
+        if tx.send(sse_event(e)).await.is_err() {
+            return;
+        }
+    }
+    let mut check = tokio::time::interval(STREAM_RECHECK);
+    loop {
+        tokio::select! {
+            r = rx.recv() => match r {
                 Ok(e) if e.seq > high => {
                     high = e.seq;
-                    Some(Ok(sse_event(&e)))
+                    if tx.send(sse_event(&e)).await.is_err() {
+                        return;
+                    }
                 }
-                _ => None,
-            };
-            std::future::ready(out)
-        });
-    let stream = stream::iter(backlog.iter().map(|e| Ok(sse_event(e))).collect::<Vec<_>>()).chain(live);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+                Ok(_) => {}
+                Err(_) => return,
+            },
+            _ = check.tick() => {
+                if crate::app::now() > token_exp {
+                    tracing::info!(%kid, "event stream ended: its auth token expired");
+                    return;
+                }
+                match app.enrolled(&kid).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        tracing::info!(%kid, "event stream ended: the approver's key is no longer enrolled");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%kid, error = %e.message, "event stream ended: enrolment check failed");
+                        return;
+                    }
+                }
+            }
+            _ = tx.closed() => return,
+        }
+    }
 }

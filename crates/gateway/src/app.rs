@@ -10,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
 use countersign_protocol::{
-    self as protocol, jwk::kid_of, Binding, DecisionClaims, GrantClaims, Jwk, Jwks, PolicyClaims, SigningKey,
-    StepUpClaims, StepUpDraft, Tier, Validation, Verdict, TYP_AUTH, TYP_DECISION, TYP_GRANT, TYP_STEP_UP,
+    self as protocol, jwk::kid_of, principal, Binding, DecisionClaims, GrantClaims, Jwk, Jwks, PolicyClaims,
+    SigningKey, StepUpClaims, StepUpDraft, Tier, Validation, Verdict, TYP_AUTH, TYP_DECISION, TYP_GRANT,
+    TYP_STEP_UP,
 };
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
@@ -19,7 +20,7 @@ use sqlx::SqlitePool;
 use tokio::sync::broadcast;
 
 use crate::error::ApiError;
-use crate::policy::{Outcome, Policy, PolicyInput};
+use crate::policy::{Outcome, Policy};
 use crate::store::{self, Approver, StepUpRow};
 
 /// Tunables of a running gateway.
@@ -68,6 +69,15 @@ pub struct Event {
     pub emitted: Instant,
 }
 
+/// Who reads a request's status: what they may see differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Viewer {
+    /// The agent that submitted it: it alone receives the grant.
+    Agent,
+    /// An enrolled approver: decisions as (approver, verdict, time, reason) only.
+    Approver,
+}
+
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
@@ -81,7 +91,7 @@ pub struct App {
     pub ep: String,
     /// Configuration.
     pub config: Config,
-    key: SigningKey,
+    pub(crate) key: SigningKey,
     jwks: Jwks,
     db: SqlitePool,
     policy: Policy,
@@ -195,7 +205,7 @@ impl App {
         let kid = kid_of(&vk);
         let (events, _) = broadcast::channel(4096);
         App {
-            ep: format!("ep-{}", &kid[..16]),
+            ep: protocol::jwk::ep_id(&kid),
             config,
             jwks: Jwks { keys: vec![Jwk::from_key(&vk)] },
             key,
@@ -207,6 +217,18 @@ impl App {
             verified_auth: Mutex::new(HashMap::new()),
             approvers: Mutex::new(None),
         }
+    }
+
+    /// Forget every cached approver and verified auth token: after a key is retired it must not
+    /// authenticate again, not even from a cache.
+    pub(crate) fn forget_approvers(&self) {
+        *self.approvers.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.verified_auth.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The write lock every state change holds.
+    pub(crate) fn write_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.write
     }
 
     /// The store.
@@ -271,20 +293,25 @@ impl App {
         }
     }
 
+    /// Sign a grant for an approved request and the row that counts its uses (the caller stores
+    /// the row in the transaction that approves the request).
+    #[allow(clippy::too_many_arguments)] // the grant's whole content; two call sites
     fn grant(
         &self,
         row_workload: &str,
         system: &str,
+        environment: &str,
         id: &str,
         digest: &str,
         ttl_s: u64,
         max_uses: u32,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, store::GrantRow), ApiError> {
         let iat = now();
         let claims = GrantClaims {
             iss: self.ep.clone(),
             sub: row_workload.into(),
             aud: system.into(),
+            environment: environment.into(),
             iat,
             exp: iat + ttl_s.min(MAX_GRANT_TTL_S) as i64,
             jti: protocol::new_id(),
@@ -292,7 +319,20 @@ impl App {
             digest: digest.into(),
             max_uses,
         };
-        protocol::sign(&claims, TYP_GRANT, &self.key).map_err(ApiError::internal)
+        let jwt = protocol::sign(&claims, TYP_GRANT, &self.key).map_err(ApiError::internal)?;
+        let row = store::GrantRow {
+            jti: claims.jti,
+            request_id: id.into(),
+            workload: row_workload.into(),
+            system: system.into(),
+            environment: environment.into(),
+            digest: digest.into(),
+            max_uses: i64::from(max_uses),
+            uses: 0,
+            exp: claims.exp,
+            revoked_at: None,
+        };
+        Ok((jwt, row))
     }
 
     /// `POST /v1/step-ups` for an authenticated workload. Returns the status and body.
@@ -316,8 +356,10 @@ impl App {
             }
         }
         self.rate_limit(workload)?;
-        let outcome =
-            self.policy.evaluate(&PolicyInput { workload, draft: &draft }).map_err(ApiError::internal)?;
+        let outcome = self.policy.evaluate_bounded(workload, &draft).await.map_err(|e| match e {
+            crate::policy::PolicyError::TooLarge { .. } => ApiError::too_large(e.to_string()),
+            e => ApiError::internal(e),
+        })?;
         let id = protocol::new_id();
         let iat = now();
         let subs: Vec<&str> = draft.identity.on_behalf_of.iter().map(|p| p.sub.as_str()).collect();
@@ -336,17 +378,28 @@ impl App {
             binding_failures: 0,
             on_behalf_of: subs,
             target_system: draft.target.system.clone(),
+            target_environment: draft.target.environment.clone(),
             iat,
             exp: iat,
             grant_jwt: None,
             response: String::new(),
         };
+        let mut issued = None;
         let (status, body, event) = match outcome {
             Outcome::Allow { id: rule, reason } => {
                 let digest =
                     protocol::request_digest(&serde_json::to_value(&draft).map_err(ApiError::internal)?)
                         .map_err(|e| ApiError::malformed(e.to_string()))?;
-                let grant = self.grant(workload, &draft.target.system, &id, &digest, MAX_GRANT_TTL_S, 1)?;
+                let (grant, grant_row) = self.grant(
+                    workload,
+                    &draft.target.system,
+                    &draft.target.environment,
+                    &id,
+                    &digest,
+                    MAX_GRANT_TTL_S,
+                    1,
+                )?;
+                issued = Some(grant_row);
                 row.state = "approved".into();
                 row.grant_jwt = Some(grant.clone());
                 (row.policy_id, row.reason) = (rule.clone(), reason.clone());
@@ -421,8 +474,9 @@ impl App {
         let mut tx = self.db.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO step_ups (id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason,
-               binding_code, on_behalf_of, target_system, iat, exp, grant_jwt, idempotency_key, response)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               binding_code, on_behalf_of, target_system, target_environment, iat, exp, grant_jwt,
+               idempotency_key, response)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
         )
         .bind(&row.id)
@@ -437,6 +491,7 @@ impl App {
         .bind(&row.binding_code)
         .bind(&row.on_behalf_of)
         .bind(&row.target_system)
+        .bind(&row.target_environment)
         .bind(row.iat)
         .bind(row.exp)
         .bind(&row.grant_jwt)
@@ -452,6 +507,9 @@ impl App {
                 .await?
                 .ok_or_else(|| ApiError::conflict("request id collision"))?;
             return Ok(Self::first_response(&existing));
+        }
+        if let Some(g) = &issued {
+            store::insert_grant(&mut tx, g).await?;
         }
         let mut published = Vec::new();
         if let Some(data) = event {
@@ -486,7 +544,7 @@ impl App {
         let table = match cached {
             Some(t) => t,
             None => {
-                let all = store::approvers(&self.db).await?;
+                let all = store::approvers(&self.db, false).await?;
                 let table: Arc<HashMap<String, Approver>> =
                     Arc::new(all.into_iter().map(|a| (a.kid.clone(), a)).collect());
                 *self.approvers.lock().unwrap_or_else(|p| p.into_inner()) =
@@ -503,18 +561,25 @@ impl App {
 
     /// Authenticate an approver's auth JWT.
     pub async fn approver(&self, token: &str) -> Result<Approver, ApiError> {
+        Ok(self.approver_session(token).await?.0)
+    }
+
+    /// Authenticate an approver's auth JWT: the approver and the token's `exp` (a session such as
+    /// an event stream lives no longer than its token).
+    pub async fn approver_session(&self, token: &str) -> Result<(Approver, i64), ApiError> {
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let t = now();
         let known = {
             let cache = self.verified_auth.lock().unwrap_or_else(|p| p.into_inner());
-            cache.get(&hash).filter(|(_, exp)| *exp >= t).map(|(kid, _)| kid.clone())
+            cache.get(&hash).filter(|(_, exp)| *exp >= t).cloned()
         };
-        if let Some(kid) = known {
+        if let Some((kid, exp)) = known {
             // Still enrolled? (An approver removed since is refused from the next reload on.)
-            return self
+            let approver = self
                 .enrolled(&kid)
                 .await?
-                .ok_or_else(|| ApiError::unauthorized(format!("approver key {kid} is not enrolled")));
+                .ok_or_else(|| ApiError::unauthorized(format!("approver key {kid} is not enrolled")))?;
+            return Ok((approver, exp));
         }
         let header =
             protocol::jws::decode_header(token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
@@ -543,21 +608,33 @@ impl App {
         }
         // Remembered until its exp (the leeway is not extended to cached tokens).
         cache.insert(hash, (kid, v.claims.exp));
-        Ok(approver)
+        Ok((approver, v.claims.exp))
     }
 
-    /// `GET /v1/step-ups/{id}`: the state, decisions and grant.
-    pub async fn status(&self, id: &str) -> Result<Value, ApiError> {
+    /// `GET /v1/step-ups/{id}` as `viewer` may see it: state, policy, and the decisions as
+    /// (approver, verdict, time, reason). Only the agent that asked receives its grant; decision
+    /// tokens (which carry binding codes) and grants never reach an approver.
+    pub async fn status(&self, id: &str, viewer: Viewer) -> Result<Value, ApiError> {
         let row = store::step_up(&self.db, id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
-        let decisions = store::decisions(&self.db, id).await?;
+        let decisions: Vec<store::DecisionSummary> = store::decisions(&self.db, id)
+            .await?
+            .into_iter()
+            .map(|(mut summary, jwt)| {
+                summary.reason = protocol::jws::decode_unverified(&jwt)
+                    .ok()
+                    .and_then(|c| c.get("reason").and_then(Value::as_str).map(str::to_owned))
+                    .unwrap_or_default();
+                summary
+            })
+            .collect();
         let mut body = json!({
             "id": row.id, "state": row.state, "policy": row.policy_id, "reason": row.reason,
             "tier": row.tier, "approvals_required": row.approvals_required, "expires_at": row.exp,
             "decisions": decisions,
         });
-        if let Some(g) = &row.grant_jwt {
+        if let (Viewer::Agent, Some(g)) = (viewer, &row.grant_jwt) {
             body["grant"] = json!(g);
         }
         Ok(body)
@@ -572,21 +649,21 @@ impl App {
     }
 
     /// Wait up to `wait` for a pending request to be resolved, then its status.
-    pub async fn wait_status(&self, id: &str, wait: Duration) -> Result<Value, ApiError> {
+    pub async fn wait_status(&self, id: &str, wait: Duration, viewer: Viewer) -> Result<Value, ApiError> {
         let mut rx = self.subscribe();
         let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let body = self.status(id).await?;
+            let body = self.status(id, viewer).await?;
             if body["state"] != "pending" {
                 return Ok(body);
             }
             loop {
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Err(_) => return self.status(id).await,
+                    Err(_) => return self.status(id, viewer).await,
                     Ok(Ok(e)) if e.kind == "resolved" && e.data.contains(id) => break,
                     Ok(Ok(_)) => continue,
                     Ok(Err(broadcast::error::RecvError::Lagged(_))) => break,
-                    Ok(Err(broadcast::error::RecvError::Closed)) => return self.status(id).await,
+                    Ok(Err(broadcast::error::RecvError::Closed)) => return self.status(id, viewer).await,
                 }
             }
         }
@@ -765,9 +842,15 @@ impl App {
             return Err(ApiError::digest_mismatch("decision digest does not match the request as signed"));
         }
         let subs: Vec<String> = serde_json::from_str(&row.on_behalf_of).unwrap_or_default();
-        if subs.iter().any(|s| s.eq_ignore_ascii_case(approver.principal.trim())) {
+        if subs.iter().any(|s| principal::same_principal(s, &approver.principal_key)) {
             return Err(ApiError::forbidden(
                 "self-approval: the approver is one of the principals the agent acts for",
+            ));
+        }
+        let owners = store::agent_owners(&mut *tx, &row.workload).await?;
+        if owners.iter().any(|o| principal::same_principal(o, &approver.principal_key)) {
+            return Err(ApiError::forbidden(
+                "self-approval: the approver is a registered owner of the agent",
             ));
         }
         let tier = row
@@ -782,14 +865,18 @@ impl App {
                 tier.as_str()
             )));
         }
+        // One voice per principal, whichever of their keys (past or present) signed.
         let already: Option<String> =
-            sqlx::query_scalar("SELECT verdict FROM decisions WHERE request_id = ? AND approver = ?")
+            sqlx::query_scalar("SELECT verdict FROM decisions WHERE request_id = ? AND principal = ?")
                 .bind(id)
-                .bind(&approver.kid)
+                .bind(&approver.principal_key)
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(v) = already {
-            return Err(ApiError::conflict(format!("this approver already decided ({v}) on this request")));
+            return Err(ApiError::conflict(format!(
+                "{} already decided ({v}) on this request",
+                approver.principal_key
+            )));
         }
         if claims.decision == Verdict::Approve {
             if let Some(expected) = &row.binding_code {
@@ -812,10 +899,11 @@ impl App {
                 }
             }
         }
-        sqlx::query("INSERT INTO decisions (jti, request_id, approver, verdict, jwt, received_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO decisions (jti, request_id, approver, principal, verdict, jwt, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(&claims.jti)
             .bind(id)
             .bind(&approver.kid)
+            .bind(&approver.principal_key)
             .bind(if claims.decision == Verdict::Approve { "approve" } else { "deny" })
             .bind(token)
             .bind(t)
@@ -831,7 +919,8 @@ impl App {
                     .bind(id)
                     .fetch_all(&mut *tx)
                     .await?;
-            // `decisions` holds one row per approver and request (checked above): rows are approvers.
+            // `decisions` holds one row per principal and request (checked above): rows are
+            // distinct principals, never keys.
             let distinct = approvals.len() as i64;
             if distinct >= row.approvals_required {
                 let mut ttl = MAX_GRANT_TTL_S;
@@ -843,8 +932,16 @@ impl App {
                     max_uses = max_uses.min(k.max_uses.unwrap_or(1));
                 }
                 let digest = row.digest.as_deref().unwrap_or_default();
-                let grant =
-                    self.grant(&row.workload, &row.target_system, id, digest, ttl, max_uses.max(1))?;
+                let (grant, grant_row) = self.grant(
+                    &row.workload,
+                    &row.target_system,
+                    &row.target_environment,
+                    id,
+                    digest,
+                    ttl,
+                    max_uses.max(1),
+                )?;
+                store::insert_grant(&mut *tx, &grant_row).await?;
                 events.push(self.resolve(tx, id, "approved", Some(&grant), t).await?);
                 "approved"
             } else {
@@ -852,7 +949,7 @@ impl App {
             }
         };
         let approvals: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT approver) FROM decisions WHERE request_id = ? AND verdict = 'approve'",
+            "SELECT COUNT(DISTINCT principal) FROM decisions WHERE request_id = ? AND verdict = 'approve'",
         )
         .bind(id)
         .fetch_one(&mut *tx)

@@ -8,8 +8,11 @@ pub mod api;
 pub mod app;
 pub mod demo;
 pub mod error;
+pub mod facts;
+pub mod grants;
 pub mod keys;
 pub mod policy;
+pub mod rotation;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -30,10 +33,23 @@ pub struct ServeOptions {
     pub data: PathBuf,
     /// Rego policy source replacing the default one.
     pub policy: Option<String>,
+    /// Organisation data file (JSON) replacing the default `policy/data.json`.
+    pub policy_data: Option<String>,
     /// Run the demo stream.
     pub demo: Option<DemoOptions>,
     /// Tunables.
     pub config: Config,
+    /// Serve HTTPS with this certificate chain and key (PEM files) instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the gateway's TLS certificate chain and private key.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS #8, PKCS #1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// The demo stream's pace.
@@ -60,10 +76,12 @@ pub struct Running {
 pub async fn build(opts: &ServeOptions) -> anyhow::Result<Arc<App>> {
     let db = store::open(&opts.data).await?;
     let key = keys::load_or_create(&opts.data)?;
-    let policy = match &opts.policy {
-        Some(src) => policy::Policy::load(src)?,
-        None => policy::Policy::default_policy(),
+    let data = match &opts.policy_data {
+        Some(json) => facts::PolicyData::from_json(json)?,
+        None => facts::PolicyData::default_data(),
     };
+    let policy =
+        policy::Policy::load_with_data(opts.policy.as_deref().unwrap_or(policy::DEFAULT_POLICY), data)?;
     Ok(Arc::new(App::new(key, db, policy, opts.config.clone())))
 }
 
@@ -88,7 +106,24 @@ pub async fn start(opts: ServeOptions) -> anyhow::Result<Running> {
         tokio::spawn(demo::run(app.clone(), demo.interval, demo.initial));
     }
     let router = api::router(app.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let server = match &opts.tls {
+        None => tokio::spawn(async move { axum::serve(listener, router).await }),
+        Some(tls) => {
+            // rustls needs a process-wide provider; ring is the one reqwest already brings.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+                .await
+                .with_context(|| {
+                    format!(
+                        "loading the TLS certificate {} and key {}",
+                        tls.cert.display(),
+                        tls.key.display()
+                    )
+                })?;
+            let server = axum_server::from_tcp_rustls(listener.into_std()?, config)?;
+            tokio::spawn(async move { server.serve(router.into_make_service()).await })
+        }
+    };
     tracing::info!(%addr, ep = %app.ep, "gateway listening");
     Ok(Running { addr, app, server })
 }

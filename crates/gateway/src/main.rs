@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use countersign_gateway::{app, keys, store, Config, DemoOptions, ServeOptions};
+use countersign_gateway::{app, keys, store, Config, DemoOptions, ServeOptions, TlsFiles};
 use countersign_protocol::Jwk;
 
 /// The reference Countersign enforcement point: classifies agents' requests with a Rego policy,
@@ -31,6 +31,10 @@ enum Command {
         /// Rego policy replacing the default one (package `countersign`, rule `decision`).
         #[arg(long)]
         policy: Option<PathBuf>,
+        /// Organisation data for the policy (JSON: trust domains, system and tool catalogues,
+        /// internal domains, approved outside hosts, vocabulary) replacing the default one.
+        #[arg(long)]
+        policy_data: Option<PathBuf>,
         /// Run a steady stream of realistic demo requests from the scenario library.
         #[arg(long)]
         demo: bool,
@@ -52,6 +56,19 @@ enum Command {
         /// Log as JSON lines.
         #[arg(long)]
         log_json: bool,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key). Consoles refuse plain
+        /// http to any enforcement point that is not on loopback: serve TLS here, or put a
+        /// TLS-terminating reverse proxy in front.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
+    },
+    /// Try the policy offline: classify a draft, or run a table of cases.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
     },
     /// Print the gateway's identity (ep id, key id, JWK) for a data directory.
     Info {
@@ -69,11 +86,54 @@ enum Command {
         #[command(subcommand)]
         command: AgentsCommand,
     },
+    /// Manage the target systems that redeem grants.
+    Systems {
+        #[command(subcommand)]
+        command: SystemsCommand,
+    },
+    /// Manage issued grants.
+    Grants {
+        #[command(subcommand)]
+        command: GrantsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Classify one draft: prints the decision and the facts it was made on, as JSON.
+    Eval {
+        /// The draft (what an agent would POST to /v1/step-ups), an I-JSON file; `-` reads stdin.
+        #[arg(long)]
+        input: PathBuf,
+        /// Rego policy instead of the default one.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Organisation data instead of the default one.
+        #[arg(long)]
+        policy_data: Option<PathBuf>,
+        /// The workload that authenticated (default: the draft's own `identity.workload`).
+        #[arg(long)]
+        workload: Option<String>,
+    },
+    /// Run a table of cases `[{name, input, workload?, expect: {outcome, id?, tier?, approvals_required?}}]`:
+    /// one line per case; exits non-zero when any case fails.
+    Test {
+        /// The cases, an I-JSON file.
+        #[arg(long)]
+        cases: PathBuf,
+        /// Rego policy instead of the default one.
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// Organisation data instead of the default one.
+        #[arg(long)]
+        policy_data: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum ApproversCommand {
-    /// Enrol an approver's public key.
+    /// Enrol an approver's public key. A principal has one active key: enrolling a second one
+    /// for the same principal is refused unless --replace retires the first.
     Add {
         /// Data directory.
         #[arg(long)]
@@ -87,14 +147,21 @@ enum ApproversCommand {
         /// File holding the approver's public JWK (`countersign key export`); `-` reads stdin.
         #[arg(long)]
         jwk: PathBuf,
+        /// Retire the principal's active key (it can no longer decide) and enrol this one.
+        #[arg(long)]
+        replace: bool,
     },
     /// List enrolled approvers.
     List {
         /// Data directory.
         #[arg(long)]
         data: PathBuf,
+        /// Include retired keys (rotated, replaced, removed).
+        #[arg(long)]
+        all: bool,
     },
-    /// Remove an approver by key id.
+    /// Remove an approver's key by key id: it can no longer authenticate or decide (open event
+    /// streams end within a second); what it signed stays verifiable.
     Remove {
         /// Data directory.
         #[arg(long)]
@@ -115,6 +182,10 @@ enum AgentsCommand {
         /// The agent's SPIFFE id.
         #[arg(long)]
         workload: String,
+        /// E-mail of a person who owns the agent (repeatable): they may never approve its
+        /// requests, whatever it declares on whose behalf it acts.
+        #[arg(long = "owner")]
+        owners: Vec<String>,
     },
     /// List registered workloads.
     List {
@@ -130,6 +201,36 @@ enum AgentsCommand {
         /// The agent's SPIFFE id.
         #[arg(long)]
         workload: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SystemsCommand {
+    /// Register a target system; prints the bearer token it redeems grants with (stored hashed,
+    /// shown once).
+    Add {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The system's name: the `aud` of the grants it may redeem (the request's target.system).
+        #[arg(long)]
+        system: String,
+        /// The environment it runs in; grants for another environment are refused.
+        #[arg(long)]
+        environment: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GrantsCommand {
+    /// Revoke a grant by id (its `jti`): every later redemption is refused.
+    Revoke {
+        /// Data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// The grant's id.
+        #[arg(long)]
+        jti: String,
     },
 }
 
@@ -152,6 +253,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data,
             policy,
+            policy_data,
             demo,
             demo_interval_ms,
             demo_initial,
@@ -159,6 +261,8 @@ async fn main() -> anyhow::Result<()> {
             rate_limit,
             default_ttl,
             log_json,
+            tls_cert,
+            tls_key,
         } => {
             init_logs(log_json);
             let policy = match policy {
@@ -167,10 +271,12 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 None => None,
             };
+            let policy_data = policy_data.map(|p| read_file(&p, "policy data")).transpose()?;
             let opts = ServeOptions {
                 listen,
                 data,
                 policy,
+                policy_data,
                 demo: demo.then_some(DemoOptions {
                     interval: Duration::from_millis(demo_interval_ms.max(100)),
                     initial: demo_initial,
@@ -181,14 +287,17 @@ async fn main() -> anyhow::Result<()> {
                     default_ttl_s: default_ttl,
                     ..Config::default()
                 },
+                tls: tls_cert.zip(tls_key).map(|(cert, key)| TlsFiles { cert, key }),
             };
+            let scheme = if opts.tls.is_some() { "https" } else { "http" };
             let running = countersign_gateway::start(opts).await?;
-            println!("countersign-gateway {} listening on http://{}", running.app.ep, running.addr);
+            println!("countersign-gateway {} listening on {scheme}://{}", running.app.ep, running.addr);
             tokio::select! {
                 r = running.server => { r??; }
                 _ = tokio::signal::ctrl_c() => { tracing::info!("shutting down"); }
             }
         }
+        Command::Policy { command } => run_policy_command(command)?,
         Command::Info { data } => {
             let key = keys::load_or_create(&data)?;
             let jwk = Jwk::from_key(&key.verifying_key());
@@ -199,7 +308,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&jwk)?);
         }
         Command::Approvers { command } => match command {
-            ApproversCommand::Add { data, name, principal, jwk } => {
+            ApproversCommand::Add { data, name, principal, jwk, replace } => {
                 let text = if jwk.as_os_str() == "-" {
                     std::io::read_to_string(std::io::stdin())?
                 } else {
@@ -209,47 +318,49 @@ async fn main() -> anyhow::Result<()> {
                     .context("the JWK file is not valid JSON")?;
                 let parsed: Jwk = serde_json::from_value(value).context("not a JWK")?;
                 let key = parsed.to_key().context("not an Ed25519 public key")?;
-                if !principal.contains('@') {
-                    bail!("--principal must be an e-mail address");
+                let jwk = serde_json::to_string(&Jwk::from_key(&key))?;
+                let kid = Jwk::from_key(&key).thumbprint();
+                let approver = store::Approver::enrol(kid.clone(), name, &principal, jwk, app::now())
+                    .map_err(|e| anyhow::anyhow!("--principal: {e}"))?;
+                let db = store::open(&data).await?;
+                let replaced = store::add_approver(&db, &approver, replace).await?;
+                match replaced {
+                    Some(old) => println!("enrolled approver {kid} (retired {old})"),
+                    None => println!("enrolled approver {kid}"),
                 }
-                let normalized = Jwk::from_key(&key);
-                let kid = normalized.thumbprint();
-                let db = store::open(&data).await?;
-                store::add_approver(
-                    &db,
-                    &store::Approver {
-                        kid: kid.clone(),
-                        name,
-                        principal,
-                        jwk: serde_json::to_string(&normalized)?,
-                        created_at: app::now(),
-                    },
-                )
-                .await?;
-                println!("enrolled approver {kid}");
             }
-            ApproversCommand::List { data } => {
+            ApproversCommand::List { data, all } => {
                 let db = store::open(&data).await?;
-                for a in store::approvers(&db).await? {
-                    println!("{}  {}  <{}>", a.kid, a.name, a.principal);
+                for a in store::approvers(&db, all).await? {
+                    let state = match (&a.retired_why, &a.replaced_by) {
+                        (None, _) => String::new(),
+                        (Some(why), Some(by)) => format!("  [{why}, now {by}]"),
+                        (Some(why), None) => format!("  [{why}]"),
+                    };
+                    println!("{}  {}  <{}>{state}", a.kid, a.name, a.principal_key);
                 }
             }
             ApproversCommand::Remove { data, kid } => {
                 let db = store::open(&data).await?;
-                if !store::remove_approver(&db, &kid).await? {
-                    bail!("no approver with key id {kid}");
+                if !store::remove_approver(&db, &kid, app::now()).await? {
+                    bail!("no active approver with key id {kid}");
                 }
                 println!("removed approver {kid}");
             }
         },
         Command::Agents { command } => match command {
-            AgentsCommand::Add { data, workload } => {
+            AgentsCommand::Add { data, workload, owners } => {
                 if !workload.starts_with("spiffe://") {
                     bail!("--workload must be a spiffe:// id");
                 }
+                let owners = owners
+                    .iter()
+                    .map(|o| countersign_protocol::principal::validate(o))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| anyhow::anyhow!("--owner: {e}"))?;
                 let db = store::open(&data).await?;
                 let token = app::new_agent_token();
-                store::add_agent(&db, &app::token_hash(&token), &workload, app::now()).await?;
+                store::add_agent(&db, &app::token_hash(&token), &workload, &owners, app::now()).await?;
                 println!("{token}");
             }
             AgentsCommand::List { data } => {
@@ -267,6 +378,80 @@ async fn main() -> anyhow::Result<()> {
                 println!("revoked {n} token(s) of {workload}");
             }
         },
+        Command::Systems { command } => match command {
+            SystemsCommand::Add { data, system, environment } => {
+                if system.trim().is_empty() || environment.trim().is_empty() {
+                    bail!("--system and --environment must not be empty");
+                }
+                let db = store::open(&data).await?;
+                let token = countersign_gateway::grants::new_system_token();
+                store::add_system(
+                    &db,
+                    &app::token_hash(&token),
+                    system.trim(),
+                    environment.trim(),
+                    app::now(),
+                )
+                .await?;
+                println!("{token}");
+            }
+        },
+        Command::Grants { command } => match command {
+            GrantsCommand::Revoke { data, jti } => {
+                let db = store::open(&data).await?;
+                if !store::revoke_grant(&db, &jti, app::now()).await? {
+                    bail!("no unrevoked grant {jti}");
+                }
+                println!("revoked grant {jti}");
+            }
+        },
+    }
+    Ok(())
+}
+
+/// A text file, or stdin for `-`, with its name in the error.
+fn read_file(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    if path.as_os_str() == "-" {
+        return std::io::read_to_string(std::io::stdin())
+            .with_context(|| format!("reading {what} from stdin"));
+    }
+    std::fs::read_to_string(path).with_context(|| format!("reading {what} {}", path.display()))
+}
+
+fn run_policy_command(command: PolicyCommand) -> anyhow::Result<()> {
+    use countersign_gateway::facts::PolicyData;
+    use countersign_gateway::policy::{self, Policy};
+    let load = |rego: Option<PathBuf>, data: Option<PathBuf>| -> anyhow::Result<Policy> {
+        let source = rego.map(|p| read_file(&p, "policy")).transpose()?;
+        let data = match data {
+            Some(p) => PolicyData::from_json(&read_file(&p, "policy data")?)
+                .with_context(|| format!("loading policy data {}", p.display()))?,
+            None => PolicyData::default_data(),
+        };
+        Ok(Policy::load_with_data(source.as_deref().unwrap_or(policy::DEFAULT_POLICY), data)?)
+    };
+    match command {
+        PolicyCommand::Eval { input, policy, policy_data, workload } => {
+            let text = read_file(&input, "draft")?;
+            let loaded = load(policy, policy_data)?;
+            let evaluation = policy::eval_draft_json(&loaded, &text, workload.as_deref())
+                .with_context(|| format!("evaluating {}", input.display()))?;
+            println!("{}", serde_json::to_string_pretty(&evaluation)?);
+        }
+        PolicyCommand::Test { cases, policy, policy_data } => {
+            let text = read_file(&cases, "cases")?;
+            let loaded = load(policy, policy_data)?;
+            let results = policy::run_cases(&loaded, &text)
+                .with_context(|| format!("reading cases {}", cases.display()))?;
+            let failed = results.iter().filter(|r| !r.passed).count();
+            for r in &results {
+                println!("{} {}: {}", if r.passed { "ok  " } else { "FAIL" }, r.name, r.detail);
+            }
+            println!("{} passed, {failed} failed", results.len() - failed);
+            if failed > 0 {
+                bail!("{failed} of {} policy cases failed", results.len());
+            }
+        }
     }
     Ok(())
 }

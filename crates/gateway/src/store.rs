@@ -13,9 +13,14 @@ use sqlx::sqlite::{
 pub const DB_FILE: &str = "gateway.db";
 
 /// Open (creating and migrating) the store in `dir`.
+///
+/// The directory is made 0700 and the database 0600 before SQLite opens it (SQLite gives its WAL
+/// and shared-memory files the database's mode); files left by older versions are tightened too.
+/// Binding codes and grants live here: no other local user may read them.
 pub async fn open(dir: &Path) -> anyhow::Result<SqlitePool> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    private_dir(dir)?;
     let path = dir.join(DB_FILE);
+    private_file(&path)?;
     let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -27,24 +32,145 @@ pub async fn open(dir: &Path) -> anyhow::Result<SqlitePool> {
         .connect_with(options)
         .await
         .with_context(|| format!("opening {}", path.display()))?;
+    for suffix in ["-wal", "-shm"] {
+        let side = dir.join(format!("{DB_FILE}{suffix}"));
+        if side.exists() {
+            set_mode(&side, 0o600)?;
+        }
+    }
     sqlx::migrate!("./migrations").run(&pool).await.context("migrating the gateway database")?;
+    normalize_principals(&pool).await.context("normalizing approver principals")?;
     Ok(pool)
 }
 
-/// An enrolled approver.
+/// Create `dir` (and parents) and make it 0700.
+pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    set_mode(dir, 0o700)
+}
+
+/// Create `path` empty with mode 0600 when it does not exist; make an existing one 0600.
+pub fn private_file(path: &Path) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    set_mode(path, 0o600)
+}
+
+fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting the mode of {}", path.display()))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
+/// Fill in the normalized principal of approvers enrolled before principals were normalized,
+/// newest first; an older active key of a principal that already has one is retired
+/// (`duplicate`), so that from now on every principal has one active key. Decisions made before
+/// get the principal of the key that signed them.
+async fn normalize_principals(db: &SqlitePool) -> anyhow::Result<()> {
+    let mut tx = db.begin().await?;
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kid, principal FROM approvers WHERE principal_key IS NULL ORDER BY created_at DESC, kid",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    for (kid, principal) in rows {
+        let key = countersign_protocol::principal::normalize(&principal);
+        let taken: Option<String> = sqlx::query_scalar(
+            "SELECT kid FROM approvers WHERE principal_key = ? AND retired_at IS NULL AND kid != ?",
+        )
+        .bind(&key)
+        .bind(&kid)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(newer) = &taken {
+            tracing::warn!(kid, newer, principal = key, "retiring an older key of a principal with two");
+            sqlx::query(
+                "UPDATE approvers SET principal_key = ?, retired_at = ?, retired_why = 'duplicate', replaced_by = ?
+                 WHERE kid = ?",
+            )
+            .bind(&key)
+            .bind(crate::app::now())
+            .bind(newer)
+            .bind(&kid)
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query("UPDATE approvers SET principal_key = ? WHERE kid = ?")
+                .bind(&key)
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    sqlx::query(
+        "UPDATE decisions SET principal = (SELECT principal_key FROM approvers WHERE kid = decisions.approver)
+         WHERE principal IS NULL",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// An enrolled approver key.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
 pub struct Approver {
     /// Key id (thumbprint).
     pub kid: String,
     /// Display name.
     pub name: String,
-    /// E-mail, compared with `on_behalf_of` subs to refuse self-approval.
+    /// The principal as enrolled (an e-mail address).
     pub principal: String,
+    /// The normalized principal: what quorum counts and self-approval compares.
+    pub principal_key: String,
     /// The public JWK as JSON.
     pub jwk: String,
     /// Enrolment time.
     pub created_at: i64,
+    /// When the key stopped deciding (rotated, replaced or removed); `None` while active.
+    pub retired_at: Option<i64>,
+    /// Why it stopped.
+    pub retired_why: Option<String>,
+    /// The key that took its place.
+    pub replaced_by: Option<String>,
 }
+
+impl Approver {
+    /// A new, active approver key for `principal` (checked and normalized with
+    /// [`countersign_protocol::principal::validate`]).
+    pub fn enrol(
+        kid: String,
+        name: String,
+        principal: &str,
+        jwk: String,
+        created_at: i64,
+    ) -> Result<Self, String> {
+        let principal_key = countersign_protocol::principal::validate(principal)?;
+        Ok(Approver {
+            kid,
+            name,
+            principal: principal.trim().to_owned(),
+            principal_key,
+            jwk,
+            created_at,
+            retired_at: None,
+            retired_why: None,
+            replaced_by: None,
+        })
+    }
+}
+
+const APPROVER_COLUMNS: &str =
+    "kid, name, principal, COALESCE(principal_key, '') AS principal_key, jwk, created_at, retired_at, retired_why, replaced_by";
 
 /// A stored step-up (or a request the policy answered at once).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -75,6 +201,8 @@ pub struct StepUpRow {
     pub on_behalf_of: String,
     /// Target system (the grant's audience).
     pub target_system: String,
+    /// Target environment (the grant's environment).
+    pub target_environment: String,
     /// Created.
     pub iat: i64,
     /// Expires.
@@ -85,51 +213,338 @@ pub struct StepUpRow {
     pub response: String,
 }
 
-/// Look up an approver by key id.
+/// An active approver key by key id.
 pub async fn approver(db: &SqlitePool, kid: &str) -> sqlx::Result<Option<Approver>> {
-    sqlx::query_as("SELECT kid, name, principal, jwk, created_at FROM approvers WHERE kid = ?")
+    sqlx::query_as(&format!("SELECT {APPROVER_COLUMNS} FROM approvers WHERE kid = ? AND retired_at IS NULL"))
         .bind(kid)
         .fetch_optional(db)
         .await
 }
 
-/// All approvers.
-pub async fn approvers(db: &SqlitePool) -> sqlx::Result<Vec<Approver>> {
-    sqlx::query_as("SELECT kid, name, principal, jwk, created_at FROM approvers ORDER BY created_at")
+/// Active approver keys, or every key ever enrolled with `all`.
+pub async fn approvers(db: &SqlitePool, all: bool) -> sqlx::Result<Vec<Approver>> {
+    let filter = if all { "" } else { "WHERE retired_at IS NULL" };
+    sqlx::query_as(&format!("SELECT {APPROVER_COLUMNS} FROM approvers {filter} ORDER BY created_at, kid"))
         .fetch_all(db)
         .await
 }
 
-/// Enrol an approver (replacing the name and principal of an existing kid).
-pub async fn add_approver(db: &SqlitePool, a: &Approver) -> sqlx::Result<()> {
+/// Why an enrolment was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    /// The principal already has an active key and replacing it was not asked for.
+    #[error(
+        "{principal} already has an active key {kid}; a principal has one key (use --replace to retire it)"
+    )]
+    PrincipalHasKey {
+        /// The normalized principal.
+        principal: String,
+        /// Its active key.
+        kid: String,
+    },
+    /// The key is enrolled for another principal.
+    #[error("key {kid} is already enrolled for {principal}")]
+    KeyTaken {
+        /// The key.
+        kid: String,
+        /// Its principal.
+        principal: String,
+    },
+    /// The principal looks like another enrolled principal (same UTS #39 skeleton): two
+    /// look-alike principals could be one person meeting a two-person rule.
+    #[error("{principal} looks like the enrolled principal {other}; look-alike principals are refused")]
+    LookAlike {
+        /// The normalized principal.
+        principal: String,
+        /// The enrolled principal it looks like.
+        other: String,
+    },
+    /// The key was rotated away, replaced or removed: it never decides again.
+    #[error("key {0} was retired and cannot be enrolled again")]
+    Retired(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+}
+
+/// Enrol an approver key for a principal (`principal_key` set by the caller). With `replace`, the
+/// principal's active key, if any, is retired (`replaced`) in the same transaction. Enrolling the
+/// same key for the same principal again updates the name.
+pub async fn add_approver(
+    db: &SqlitePool,
+    a: &Approver,
+    replace: bool,
+) -> Result<Option<String>, EnrolError> {
+    let mut tx = db.begin().await?;
+    let existing: Option<Approver> =
+        sqlx::query_as(&format!("SELECT {APPROVER_COLUMNS} FROM approvers WHERE kid = ?"))
+            .bind(&a.kid)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(e) = existing {
+        if e.retired_at.is_some() {
+            return Err(EnrolError::Retired(e.kid));
+        }
+        if e.principal_key != a.principal_key {
+            return Err(EnrolError::KeyTaken { kid: e.kid, principal: e.principal_key });
+        }
+        sqlx::query("UPDATE approvers SET name = ? WHERE kid = ?")
+            .bind(&a.name)
+            .bind(&a.kid)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        return Ok(None);
+    }
+    let enrolled: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT principal_key FROM approvers WHERE principal_key IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+    if let Some(other) = enrolled.into_iter().find(|p| {
+        *p != a.principal_key && countersign_protocol::principal::same_principal(p, &a.principal_key)
+    }) {
+        return Err(EnrolError::LookAlike { principal: a.principal_key.clone(), other });
+    }
+    let active: Option<String> =
+        sqlx::query_scalar("SELECT kid FROM approvers WHERE principal_key = ? AND retired_at IS NULL")
+            .bind(&a.principal_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if let Some(old) = &active {
+        if !replace {
+            return Err(EnrolError::PrincipalHasKey { principal: a.principal_key.clone(), kid: old.clone() });
+        }
+        retire(&mut tx, old, "replaced", Some(&a.kid), a.created_at).await?;
+    }
+    insert_approver(&mut tx, a).await?;
+    tx.commit().await?;
+    Ok(active)
+}
+
+async fn insert_approver(tx: &mut sqlx::SqliteConnection, a: &Approver) -> sqlx::Result<()> {
     sqlx::query(
-        "INSERT INTO approvers (kid, name, principal, jwk, created_at) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT(kid) DO UPDATE SET name = excluded.name, principal = excluded.principal",
+        "INSERT INTO approvers (kid, name, principal, principal_key, jwk, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     )
     .bind(&a.kid)
     .bind(&a.name)
     .bind(&a.principal)
+    .bind(&a.principal_key)
     .bind(&a.jwk)
     .bind(a.created_at)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn retire(
+    tx: &mut sqlx::SqliteConnection,
+    kid: &str,
+    why: &str,
+    replaced_by: Option<&str>,
+    at: i64,
+) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE approvers SET retired_at = ?, retired_why = ?, replaced_by = ? WHERE kid = ? AND retired_at IS NULL",
+    )
+    .bind(at)
+    .bind(why)
+    .bind(replaced_by)
+    .bind(kid)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Remove an approver key: it is retired (`removed`), so it can no longer authenticate or decide,
+/// and what it signed stays verifiable. True when an active key was removed.
+pub async fn remove_approver(db: &SqlitePool, kid: &str, at: i64) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let done = retire(&mut tx, kid, "removed", None, at).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// Apply an accepted rotation statement: retire `old` (`rotated`) and enrol `new` for the same
+/// principal, in one transaction. False when `old` is no longer active or the statement's jti was
+/// seen before (nothing changes then).
+pub async fn rotate_approver(
+    db: &SqlitePool,
+    old: &Approver,
+    new: &Approver,
+    jti: &str,
+    jwt: &str,
+) -> sqlx::Result<bool> {
+    let mut tx = db.begin().await?;
+    let fresh = sqlx::query("INSERT INTO rotations (jti, old_kid, new_kid, jwt, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
+        .bind(jti)
+        .bind(&old.kid)
+        .bind(&new.kid)
+        .bind(jwt)
+        .bind(new.created_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+        > 0;
+    if !fresh || !retire(&mut tx, &old.kid, "rotated", Some(&new.kid), new.created_at).await? {
+        return Ok(false);
+    }
+    insert_approver(&mut tx, new).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Whether any key (active or retired) has this kid.
+pub async fn key_known(db: &SqlitePool, kid: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM approvers WHERE kid = ?")
+        .bind(kid)
+        .fetch_one(db)
+        .await?
+        > 0)
+}
+
+/// Register an agent token (by hash) for a workload, with the workload's registered owners
+/// (normalized principals) added to those it has.
+pub async fn add_agent(
+    db: &SqlitePool,
+    token_hash: &str,
+    workload: &str,
+    owners: &[String],
+    now: i64,
+) -> sqlx::Result<()> {
+    let mut tx = db.begin().await?;
+    sqlx::query("INSERT INTO agents (token_hash, workload, created_at) VALUES (?, ?, ?)")
+        .bind(token_hash)
+        .bind(workload)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    for owner in owners {
+        sqlx::query("INSERT INTO agent_owners (workload, owner) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(workload)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The registered owners of a workload (normalized principals).
+pub async fn agent_owners<'e, E: sqlx::SqliteExecutor<'e>>(
+    db: E,
+    workload: &str,
+) -> sqlx::Result<Vec<String>> {
+    sqlx::query_scalar("SELECT owner FROM agent_owners WHERE workload = ? ORDER BY owner")
+        .bind(workload)
+        .fetch_all(db)
+        .await
+}
+
+/// Register a target system's redemption token (by hash).
+pub async fn add_system(
+    db: &SqlitePool,
+    token_hash: &str,
+    system: &str,
+    environment: &str,
+    now: i64,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO target_systems (token_hash, system, environment, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(token_hash)
+    .bind(system)
+    .bind(environment)
+    .bind(now)
     .execute(db)
     .await?;
     Ok(())
 }
 
-/// Remove an approver; true when one was removed.
-pub async fn remove_approver(db: &SqlitePool, kid: &str) -> sqlx::Result<bool> {
-    Ok(sqlx::query("DELETE FROM approvers WHERE kid = ?").bind(kid).execute(db).await?.rows_affected() > 0)
+/// The (system, environment) of a target system's token hash.
+pub async fn system_of(db: &SqlitePool, token_hash: &str) -> sqlx::Result<Option<(String, String)>> {
+    sqlx::query_as("SELECT system, environment FROM target_systems WHERE token_hash = ?")
+        .bind(token_hash)
+        .fetch_optional(db)
+        .await
 }
 
-/// Register an agent token (by hash) for a workload.
-pub async fn add_agent(db: &SqlitePool, token_hash: &str, workload: &str, now: i64) -> sqlx::Result<()> {
-    sqlx::query("INSERT INTO agents (token_hash, workload, created_at) VALUES (?, ?, ?)")
-        .bind(token_hash)
-        .bind(workload)
-        .bind(now)
-        .execute(db)
-        .await?;
+/// A grant as the gateway counts its uses.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct GrantRow {
+    /// Grant id (`jti`).
+    pub jti: String,
+    /// The approved request.
+    pub request_id: String,
+    /// The workload it was issued to.
+    pub workload: String,
+    /// The target system (its audience).
+    pub system: String,
+    /// The environment it is valid in.
+    pub environment: String,
+    /// The approved request's digest.
+    pub digest: String,
+    /// Most uses.
+    pub max_uses: i64,
+    /// Uses so far.
+    pub uses: i64,
+    /// Expiry.
+    pub exp: i64,
+    /// Revocation time.
+    pub revoked_at: Option<i64>,
+}
+
+/// Record an issued grant.
+pub async fn insert_grant(tx: &mut sqlx::SqliteConnection, g: &GrantRow) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO grants (jti, request_id, workload, system, environment, digest, max_uses, uses, exp)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    )
+    .bind(&g.jti)
+    .bind(&g.request_id)
+    .bind(&g.workload)
+    .bind(&g.system)
+    .bind(&g.environment)
+    .bind(&g.digest)
+    .bind(g.max_uses)
+    .bind(g.exp)
+    .execute(&mut *tx)
+    .await?;
     Ok(())
+}
+
+/// A grant by id.
+pub async fn grant(db: &SqlitePool, jti: &str) -> sqlx::Result<Option<GrantRow>> {
+    sqlx::query_as(
+        "SELECT jti, request_id, workload, system, environment, digest, max_uses, uses, exp, revoked_at
+         FROM grants WHERE jti = ?",
+    )
+    .bind(jti)
+    .fetch_optional(db)
+    .await
+}
+
+/// Count one use of a grant, atomically: the new use count, or `None` when it is expired,
+/// exhausted or revoked (nothing changes then).
+pub async fn use_grant(db: &SqlitePool, jti: &str, now: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "UPDATE grants SET uses = uses + 1
+         WHERE jti = ? AND uses < max_uses AND revoked_at IS NULL AND exp >= ? RETURNING uses",
+    )
+    .bind(jti)
+    .bind(now)
+    .fetch_optional(db)
+    .await
+}
+
+/// Revoke a grant; true when an unrevoked grant was revoked.
+pub async fn revoke_grant(db: &SqlitePool, jti: &str, now: i64) -> sqlx::Result<bool> {
+    Ok(sqlx::query("UPDATE grants SET revoked_at = ? WHERE jti = ? AND revoked_at IS NULL")
+        .bind(now)
+        .bind(jti)
+        .execute(db)
+        .await?
+        .rows_affected()
+        > 0)
 }
 
 /// The workload of an agent token hash.
@@ -154,7 +569,7 @@ pub async fn remove_agent(db: &SqlitePool, workload: &str) -> sqlx::Result<u64> 
 
 const STEP_UP_COLUMNS: &str =
     "id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason, \
-     binding_code, binding_failures, on_behalf_of, target_system, iat, exp, grant_jwt, response";
+     binding_code, binding_failures, on_behalf_of, target_system, target_environment, iat, exp, grant_jwt, response";
 
 /// One step-up by id.
 pub async fn step_up<'e, E: sqlx::SqliteExecutor<'e>>(db: E, id: &str) -> sqlx::Result<Option<StepUpRow>> {
@@ -194,12 +609,40 @@ pub async fn step_ups_in_state(
     .await
 }
 
-/// The decisions received for a request, in arrival order.
-pub async fn decisions(db: &SqlitePool, id: &str) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT jwt FROM decisions WHERE request_id = ? ORDER BY received_at, rowid")
-        .bind(id)
-        .fetch_all(db)
-        .await
+/// One decision as approvers may see it: who, what, when and why — never the token itself
+/// (it carries the binding code).
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct DecisionSummary {
+    /// The approver's display name.
+    pub approver: String,
+    /// Their principal.
+    pub principal: String,
+    /// The key that signed.
+    pub kid: String,
+    /// `approve` or `deny`.
+    pub verdict: String,
+    /// When it was received (Unix seconds).
+    pub at: i64,
+    /// The reason they gave.
+    pub reason: String,
+}
+
+/// The decisions received for a request, in arrival order: (summary without reason, token).
+pub async fn decisions(db: &SqlitePool, id: &str) -> sqlx::Result<Vec<(DecisionSummary, String)>> {
+    let rows: Vec<(String, String, String, String, i64, String)> = sqlx::query_as(
+        "SELECT COALESCE(a.name, ''), COALESCE(a.principal, d.principal, ''), d.approver, d.verdict, d.received_at, d.jwt
+         FROM decisions d LEFT JOIN approvers a ON a.kid = d.approver
+         WHERE d.request_id = ? ORDER BY d.received_at, d.rowid",
+    )
+    .bind(id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(approver, principal, kid, verdict, at, jwt)| {
+            (DecisionSummary { approver, principal, kid, verdict, at, reason: String::new() }, jwt)
+        })
+        .collect())
 }
 
 /// Events after `seq`, in order.

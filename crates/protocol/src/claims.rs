@@ -11,6 +11,8 @@ pub const TYP_DECISION: &str = "countersign-decision+jwt";
 pub const TYP_AUTH: &str = "countersign-auth+jwt";
 /// `typ` of a grant issued by an enforcement point after approval.
 pub const TYP_GRANT: &str = "countersign-grant+jwt";
+/// `typ` of a key rotation statement (signed by the old key, naming the new one).
+pub const TYP_ROTATION: &str = "countersign-rotation+jwt";
 
 /// Longest lifetime of an approver auth token, in seconds.
 pub const AUTH_MAX_LIFETIME_S: i64 = 300;
@@ -292,6 +294,8 @@ pub struct GrantClaims {
     pub sub: String,
     /// The target system.
     pub aud: String,
+    /// The environment the grant is valid in (the target system refuses it elsewhere).
+    pub environment: String,
     /// Issued at.
     pub iat: i64,
     /// Expires.
@@ -302,8 +306,29 @@ pub struct GrantClaims {
     pub request: String,
     /// The digest of the approved request.
     pub digest: String,
-    /// How many times the grant may be used.
+    /// How many times the grant may be used; the gateway counts uses when the target system
+    /// redeems the grant (`POST /v1/grants/redeem`).
     pub max_uses: u32,
+}
+
+/// The claims of a key rotation statement (`typ: countersign-rotation+jwt`), signed by the
+/// approver's current key: from its acceptance on, the old key can no longer decide or
+/// authenticate at that enforcement point, and `new_key` is the principal's one active key.
+/// What the old key signed before stays verifiable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationClaims {
+    /// The old key's id (the signer).
+    pub iss: String,
+    /// The enforcement point id.
+    pub aud: String,
+    /// Issued at.
+    pub iat: i64,
+    /// Expires, at most 5 minutes after `iat`.
+    pub exp: i64,
+    /// Unique id.
+    pub jti: String,
+    /// The new public key.
+    pub new_key: crate::Jwk,
 }
 
 /// Whether a decision with this verdict on a request of this tier needs a written reason.

@@ -98,6 +98,13 @@ pub fn kid_of(key: &VerifyingKey) -> String {
     Jwk::from_key(key).thumbprint()
 }
 
+/// The enforcement point id that belongs to a key id: `ep-` + its first 16 characters. An
+/// enforcement point's id is a function of its key, so a console derives it from the pinned key
+/// and never takes it from a document an attacker could serve.
+pub fn ep_id(kid: &str) -> String {
+    format!("ep-{}", kid.chars().take(16).collect::<String>())
+}
+
 /// A short human fingerprint of a kid, for people to compare: groups of four characters separated
 /// by spaces (a space never occurs in base64url, so the groups are unambiguous).
 pub fn fingerprint(kid: &str) -> String {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ijson;
 pub mod jwk;
 pub mod jws;
+pub mod principal;
 
 pub use canonical::{canonicalize, request_digest};
 pub use claims::*;

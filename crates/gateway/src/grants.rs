@@ -1,0 +1,94 @@
+//! Grants as credentials: target systems redeem them, the gateway counts the uses.
+//!
+//! `POST /v1/grants/redeem`, authenticated as a registered target system (`systems add`), with
+//! `{ "grant": JWT }`. The grant must be signed by this gateway, addressed to that system and
+//! valid in its environment; each redemption counts one use atomically, and an expired,
+//! exhausted or revoked grant is refused. The answer names exactly what was approved (request,
+//! digest and, for a step-up, the signed action chain), so the system does that and nothing else.
+
+use countersign_protocol::{self as protocol, GrantClaims, Validation, TYP_GRANT};
+use serde_json::{json, Value};
+
+use crate::app::{now, token_hash, App};
+use crate::error::ApiError;
+use crate::store;
+
+/// Prefix of target-system tokens.
+pub const SYSTEM_TOKEN_PREFIX: &str = "cst_";
+
+/// A fresh target-system bearer token (`cst_` + 256 random bits).
+pub fn new_system_token() -> String {
+    format!("{SYSTEM_TOKEN_PREFIX}{}{}", protocol::new_id(), protocol::new_id())
+}
+
+/// A registered target system.
+#[derive(Debug, Clone)]
+pub struct TargetSystem {
+    /// Its name, the `aud` of the grants it may redeem.
+    pub system: String,
+    /// The environment it runs in.
+    pub environment: String,
+}
+
+impl App {
+    /// Authenticate a target system's bearer token.
+    pub async fn target_system(&self, token: &str) -> Result<TargetSystem, ApiError> {
+        let (system, environment) = store::system_of(self.db(), &token_hash(token))
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("unknown target-system token"))?;
+        Ok(TargetSystem { system, environment })
+    }
+
+    /// Redeem one use of a grant for `system`.
+    pub async fn redeem(&self, system: &TargetSystem, grant: &str) -> Result<Value, ApiError> {
+        let t = now();
+        let verified = protocol::verify::<GrantClaims>(
+            grant.trim(),
+            TYP_GRANT,
+            &self.key.verifying_key(),
+            &Validation::at(t).audience(&system.system),
+        )
+        .map_err(|e| match e {
+            protocol::ProtocolError::WrongAudience { .. } => {
+                ApiError::forbidden(format!("the grant is not for {}: {e}", system.system))
+            }
+            e => ApiError::from_protocol(e),
+        })?;
+        let claims = verified.claims;
+        if claims.iss != self.ep {
+            return Err(ApiError::unauthorized("the grant was not issued by this enforcement point"));
+        }
+        if claims.environment.trim().to_lowercase() != system.environment.trim().to_lowercase() {
+            return Err(ApiError::forbidden(format!(
+                "the grant is for environment {:?}, and {} runs in {:?}",
+                claims.environment, system.system, system.environment
+            )));
+        }
+        let row = store::grant(self.db(), &claims.jti)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("this grant was never issued here"))?;
+        let Some(uses) = store::use_grant(self.db(), &row.jti, t).await? else {
+            let row = store::grant(self.db(), &row.jti).await?.unwrap_or(row);
+            return Err(if row.revoked_at.is_some() {
+                ApiError::forbidden("the grant was revoked")
+            } else if row.exp < t {
+                ApiError::expired("the grant has expired")
+            } else {
+                ApiError::conflict(format!("the grant is used up ({} of {} uses)", row.uses, row.max_uses))
+            });
+        };
+        // The request as this gateway signed it (from its own store): the approved action chain.
+        let actions = store::step_up(self.db(), &row.request_id)
+            .await?
+            .and_then(|r| r.jwt)
+            .and_then(|jwt| protocol::jws::decode_unverified(&jwt).ok())
+            .map(|claims| claims["actions"].clone())
+            .unwrap_or(Value::Null);
+        tracing::info!(grant = %row.jti, request = %row.request_id, system = %system.system, uses, "grant redeemed");
+        Ok(json!({
+            "request": row.request_id, "digest": row.digest, "workload": row.workload,
+            "system": row.system, "environment": row.environment,
+            "uses": uses, "max_uses": row.max_uses, "expires_at": row.exp, "actions": actions,
+        }))
+    }
+}
