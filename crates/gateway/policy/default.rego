@@ -10,64 +10,39 @@
 #     "approvals_required": 1..5,                       # step_up only
 #   }
 #
+# What it reads
+#   input.*        the draft as the agent submitted it, and input.workload (who authenticated).
+#   input.facts.*  what the gateway's parsers make of the draft (crates/gateway/src/facts.rs): the hosts
+#                  every action names (WHATWG URL parsing, any key, any depth, with their zone: internal,
+#                  approved or external), its SQL (sqlparser: statement kinds, schema or data changes,
+#                  unparseable SQL), the words of tool and operation names (camelCase and concatenations
+#                  split), look-alike names, the normalised target system and the catalogued systems it
+#                  resembles, the workload's SPIFFE trust domain.
+#   data.*         the organisation's data file (policy/data.json, or --policy-data): trust domains, system
+#                  catalogue (environment and class of each system), tool catalogue, vocabulary.
+# This policy never parses an agent's strings itself: spelling cannot steer it.
+#
 # How it decides
 #   1. Denials: requests nobody should be asked to approve (untrusted workload, restricted data leaving
 #      the company for an unvetted place, ...). Any denial wins.
 #   2. Findings: every rule that sees a risk adds a finding {rank, approvals, id, reason}. The step-up
 #      takes the tier of the riskiest finding and the largest quorum of all findings, so a harmless
 #      first action can never hide a dangerous second one.
-#   3. Otherwise the request is allowed (reads of public/internal data, reversible work outside production).
+#   3. Otherwise the request is allowed (reads of public/internal data, reversible work outside production),
+#      but never for a system the catalogue does not know or a tool it does not declare.
 #
-# The agent's declarations are only trusted upwards: the effective data class is the highest of what the
-# agent declares, what the system catalogue below says about the target system, and what the declared
-# data categories imply. An agent cannot make a request look less sensitive than it is.
+# The catalogue, not the agent, decides a known system's environment and class. The agent's declarations
+# are only trusted upwards: the effective data class is the highest of what the agent declares, what the
+# catalogue says about the target system (or about the catalogued systems an unknown name resembles), and
+# what the declared data categories imply.
 
 package countersign
 
 import rego.v1
 
 # ---------------------------------------------------------------------------------------------------------
-# Configuration
+# Configuration (organisation data lives in the data file; these are the policy's own judgements)
 # ---------------------------------------------------------------------------------------------------------
-
-# SPIFFE trust domains whose workloads may submit requests at all.
-trusted_trust_domains := {"acme.example"}
-
-# DNS domains that belong to us; any other destination host is external.
-internal_domains := {"acme.example", "acme.internal", "localhost"}
-
-# External processors under contract (DPA signed, security reviewed). Sending sensitive data there still
-# needs a person, but it is not refused outright.
-approved_processors := {
-	"sftp.payroll-partner.example",
-	"api.tax-filing.example",
-	"upload.backup-vault.example",
-}
-
-# What we know about our systems, whatever an agent says. Unknown systems get the declared class.
-catalogue := {
-	"payments-api": "restricted",
-	"ledger": "restricted",
-	"billing": "restricted",
-	"hr-db": "restricted",
-	"vault": "restricted",
-	"iam": "restricted",
-	"okta": "restricted",
-	"crm": "confidential",
-	"support-desk": "confidential",
-	"accounts": "confidential",
-	"orders-db": "confidential",
-	"data-warehouse": "confidential",
-	"k8s-prod": "internal",
-	"deploy": "internal",
-	"mail": "internal",
-	"wiki": "internal",
-	"jira": "internal",
-	"analytics": "internal",
-	"status-page": "public",
-	"docs-site": "public",
-	"blog": "public",
-}
 
 # Data categories set a floor on the class: personal data is at least confidential; card, health and
 # secret material is restricted.
@@ -87,69 +62,11 @@ non_production := {"dev", "development", "test", "testing", "qa", "staging", "sa
 # Distinct approvers needed for critical requests.
 critical_quorum := 2
 
-# ---------------------------------------------------------------------------------------------------------
-# Vocabulary. Tool and operation names are split into lower-case words on . _ - / : and spaces, so
-# "payments.pay_invoice" is {"payments", "pay", "invoice"}. An action "mentions" a vocabulary entry when one
-# of its words is in that entry's set.
-#
-# The lists are kept in one object (rather than one rule each) on purpose: the engine evaluates every rule
-# afresh for each request, and one object costs a single rule evaluation instead of fifteen.
-# ---------------------------------------------------------------------------------------------------------
-
-vocabulary := {
-	"read": {
-		"get", "read", "list", "search", "query", "fetch", "describe", "view", "lookup", "find", "show",
-		"retrieve", "select", "count", "inspect", "status",
-	},
-	# A word from this list makes an action a change even if it also carries a read verb.
-	"write": {
-		"create", "update", "delete", "remove", "put", "post", "patch", "write", "set", "send", "reply",
-		"forward", "insert", "drop", "alter", "truncate", "rotate", "revoke", "grant", "assign", "deploy",
-		"export", "upload", "pay", "transfer", "refund", "erase", "purge", "destroy", "publish", "sync", "share",
-		"merge", "apply", "execute", "exec", "migrate", "disable", "enable",
-	},
-	"money": {
-		"pay", "payout", "payouts", "transfer", "transfers", "wire", "disburse", "disbursement", "remit",
-		"remittance",
-	},
-	"payment": {"payment", "payments"},
-	"refund": {"refund", "refunds"},
-	"secret": {
-		"secret", "secrets", "vault", "kms", "credential", "credentials", "password", "passwords", "apikey",
-		"certificate", "certificates", "cert", "certs",
-	},
-	"schema": {"migrate", "migration", "migrations", "truncate", "ddl"},
-	# A schema verb counts only together with a schema object ("drop" alone could be anything).
-	"schema_verb": {"drop", "alter"},
-	"schema_object": {"table", "tables", "column", "columns", "schema", "database", "index", "collection"},
-	"iam": {
-		"iam", "role", "roles", "rolebinding", "rolebindings", "permission", "permissions", "privilege",
-		"privileges", "acl",
-	},
-	"deploy": {"deploy", "deployment", "rollout", "release", "promote"},
-	"export": {"export", "upload", "share", "sync", "dump", "push", "copy", "replicate"},
-	"mail": {"mail", "email", "gmail", "smtp", "outlook", "exchange", "sendgrid"},
-	"mail_verb": {"send", "reply", "forward"},
-}
-
 # Role values that make a grant administrative (matched as substrings: "roles/owner" is an owner role).
 admin_markers := {"admin", "owner", "root", "superuser", "*"}
 
-# Argument names that hold roles or permissions.
-role_keys := {"role", "roles", "permission", "permissions", "group", "groups"}
-
-# Argument names that hold where data goes.
-destination_keys := {
-	"url", "endpoint", "destination", "webhook", "webhook_url", "uri", "host", "bucket", "target_url",
-	"remote",
-}
-
-# Argument names that hold SQL.
-sql_keys := {"sql", "query", "statement", "ddl", "script"}
-
-sql_mutations := {"INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "TRUNCATE", "GRANT", "REVOKE", "CREATE", "MERGE"}
-
-sql_schema_objects := {"TABLE", "SCHEMA", "DATABASE", "COLUMN", "INDEX", "VIEW"}
+# Tool kinds from the tool catalogue that make an action a change whatever its name says.
+risky_kinds := {"write", "payment", "refund", "secret", "schema", "iam", "deploy", "export", "mail"}
 
 # ---------------------------------------------------------------------------------------------------------
 # The decision
@@ -206,7 +123,7 @@ denials contains {
 	"id": "workload-not-spiffe",
 	"reason": "The agent did not authenticate with a SPIFFE workload identity, so nobody can tell who is acting.",
 } if {
-	not startswith(input.workload, "spiffe://")
+	not input.facts.workload.spiffe
 }
 
 denials contains {
@@ -214,8 +131,8 @@ denials contains {
 	"id": "untrusted-trust-domain",
 	"reason": sprintf("The workload belongs to the SPIFFE trust domain \"%s\", which this gateway does not trust.", [trust_domain]),
 } if {
-	startswith(input.workload, "spiffe://")
-	not trust_domain in trusted_trust_domains
+	input.facts.workload.spiffe
+	not trust_domain in data.trust_domains
 }
 
 denials contains {
@@ -240,22 +157,20 @@ denials contains {
 	"reason": "Restricted data may only leave the company for an approved processor; this destination is external and not approved.",
 } if {
 	effective_rank == class_rank.restricted
-	count(unapproved_exports) > 0
+	count(unapproved_outbound) > 0
 }
 
 # ---------------------------------------------------------------------------------------------------------
 # Findings. Each is finding(rank, approvals, id, reason) with rank 1 low, 2 medium, 3 high, 4 critical.
-# Findings that apply in every environment come first: data leaving, look-alike names, mail in a person's name.
+# Findings that apply in every environment come first: data leaving, look-alike names, mail, unknown names.
 #
 # The rules below do not inspect actions themselves: they test the sets of action positions computed once
-# per request under "What each action does" (payments, refunds, exports, ...). A finding is the same
-# whichever action triggered it, so most rules only ask whether such an action exists.
+# per request under "What each action does" (payments, refunds, outbound, ...).
 # ---------------------------------------------------------------------------------------------------------
 
-# Look-alike names: a Cyrillic "р" in "рayments" renders like "payments" but is another tool. All tool,
-# operation and system names are checked in one go (a concatenation is plain exactly when every name is).
+# Look-alike names: a Cyrillic "р" in "рayments" renders like "payments" but is another tool.
 findings contains finding(4, critical_quorum, "lookalike-name", lookalike_reason) if {
-	not plain_name(concat("", array.concat([input.target.system], action_names)))
+	input.facts.lookalike
 }
 
 lookalike_reason := concat(" ", [
@@ -267,7 +182,7 @@ lookalike_reason := concat(" ", [
 # (restricted data there is denied above; this also covers confidential data and personal data).
 findings contains f if {
 	effective_rank >= class_rank.confidential
-	count(unapproved_exports) > 0
+	count(unapproved_outbound) > 0
 	f := finding(4, critical_quorum, "sensitive-export-external", sprintf(
 		"The agent wants to send %s data to a destination outside the company that is not an approved processor; two approvers must agree that it may leave.",
 		[effective_class]
@@ -277,7 +192,7 @@ findings contains f if {
 # To an approved processor: high, or critical for restricted data.
 findings contains f if {
 	effective_rank >= class_rank.confidential
-	count(external_exports - unapproved_exports) > 0
+	count(external_outbound - unapproved_outbound) > 0
 	[rank, approvals] := processor_risk
 	f := finding(rank, approvals, "sensitive-export-processor", sprintf(
 		"The agent wants to send %s data to an approved external processor; an approver confirms that this transfer is expected.",
@@ -303,6 +218,43 @@ findings contains f if {
 mail_rank := 3 if {
 	effective_rank >= class_rank.confidential
 } else := 2
+
+# Sensitive data mailed outside the company, in any environment: high, critical for restricted data.
+findings contains f if {
+	effective_rank >= class_rank.confidential
+	some i in mail_sends
+	some h in input.facts.actions[i].hosts
+	h.zone != "internal"
+	[rank, approvals] := mail_external_risk
+	f := finding(rank, approvals, "mail-external", sprintf(
+		"The agent wants to mail %s data to a recipient outside the company; an approver confirms the recipient.",
+		[effective_class]
+	))
+}
+
+mail_external_risk := [4, critical_quorum] if {
+	effective_rank == class_rank.restricted
+} else := [3, 1]
+
+# A system the catalogue does not know: the gateway cannot vouch for its environment or data, so a
+# person always sees the request (low, unless another finding says more).
+findings contains finding(1, 1, "uncatalogued-system", reason) if {
+	not input.facts.target.catalogued
+	reason := sprintf(
+		"The target system \"%s\" is not in the system catalogue, so its environment and data class are only what the agent says; a person confirms it.",
+		[input.facts.target.system]
+	)
+}
+
+# A tool the catalogue does not declare: same reasoning.
+findings contains finding(1, 1, "undeclared-tool", reason) if {
+	some a in input.facts.actions
+	not a.declared
+	reason := sprintf(
+		"The tool \"%s\" is not in the tool catalogue; a person confirms what it does before it runs.",
+		[a.tool]
+	)
+}
 
 # ---------------------------------------------------------------------------------------------------------
 # Findings in production
@@ -336,15 +288,17 @@ findings contains finding(4, critical_quorum, "schema-change", reason) if {
 	production
 	count(schema_changes) > 0
 	reason := concat(" ", [
-		"The agent wants to change the schema of a production database (drop, alter, truncate or migrate);",
-		"data can be lost for good, so two approvers must agree.",
+		"The agent wants to change the schema of a production database (drop, alter, truncate or migrate),",
+		"or sends SQL the gateway cannot parse; data can be lost for good, so two approvers must agree.",
 	])
 }
 
 findings contains finding(4, critical_quorum, "iam-admin-grant", reason) if {
 	production
 	some i in iam_changes
-	grants_admin(input.actions[i])
+	some role in input.facts.actions[i].roles
+	some marker in admin_markers
+	contains(role, marker)
 	reason := "The agent wants to grant an administrative or owner role in production; two approvers must agree to widen privileges this far."
 }
 
@@ -416,70 +370,81 @@ findings contains f if {
 # What each action does.
 #
 # Each set below holds positions (indexes into input.actions) of the actions of one kind. They are complete
-# rules, so the engine computes each at most once per request, and only when a rule above asks for it
-# (outside production, for instance, payments are never looked at). The words of every tool and operation
-# name, and the SQL words of every action, are likewise computed once, in action_words and action_sql.
+# rules, so the engine computes each at most once per request, and only when a rule above asks for it.
 # ---------------------------------------------------------------------------------------------------------
 
-# Words of each action's tool and operation name, by position: lower case, split on . _ - / : and spaces.
-action_words := [{w |
-	some name in [a.tool, object.get(a, "operation", "")]
-	some w in split(replace(replace(replace(replace(replace(lower(name), "_", "."), "-", "."), "/", "."), ":", "."), " ", "."), ".")
-	w != ""
-} |
-	some a in input.actions
-]
+# The data file's word lists as sets.
+vocabulary := {name: {w | some w in words} | some name, words in data.vocabulary}
 
-# Upper-case words of the SQL in each action's SQL-like arguments, by position (empty for most actions).
-action_sql := [{w |
-	some k, v in a.args
-	k in sql_keys
-	is_string(v)
-	some w in split(sql_normalise(v), " ")
-	w != ""
-} |
-	some a in input.actions
-]
+# Words of each action's tool and operation names, by position: the words the facts step split out, and
+# for risk vocabularies also the vocabulary words it found inside longer tokens ("sendfunds").
+exact_words := [{w | some w in a.words} | some a in input.facts.actions]
 
-# All tool and operation names, for the look-alike check.
-action_names := [name | some a in input.actions; some name in [a.tool, object.get(a, "operation", "")]]
+risk_words := [{w | some w in array.concat(a.words, a.word_parts)} | some a in input.facts.actions]
 
-# Below, "count(action_words[i] & vocabulary.x) > 0" reads "action i mentions a word of vocabulary x".
-# (Written out rather than as a helper function: a function call costs more than the test itself.)
+# The catalogue's kind of each action's tool ("" when undeclared).
+kinds := [object.get(object.get(data.tools, a.tool, {}), "kind", "") | some a in input.facts.actions]
 
-# Reads: reversible, named as a read, named as nothing else, and any SQL in them changes nothing.
+# Below, "count(risk_words[i] & vocabulary.x) > 0" reads "action i mentions a word of vocabulary x".
+
+# Reads: reversible, named as a read (or declared one), named as nothing else, declared as nothing
+# riskier, and any SQL in them only queries (unparseable SQL is never a read).
 reads contains i if {
 	some i, a in input.actions
 	a.reversible
-	count(action_words[i] & vocabulary.read) > 0
-	count(action_words[i] & vocabulary.write) == 0
-	count(action_sql[i] & sql_mutations) == 0
+	named_read(i)
+	count(risk_words[i] & vocabulary.write) == 0
+	not kinds[i] in risky_kinds
+	sql := input.facts.actions[i].sql
+	not sql.data_change
+	not sql.schema_change
+	not sql.unparseable
 }
+
+named_read(i) if count(exact_words[i] & vocabulary.read) > 0
+
+named_read(i) if kinds[i] == "read"
 
 # Everything that is not a read.
 changes := {i | some i, _ in input.actions} - reads
 
 payments contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.money) > 0
+	count(risk_words[i] & vocabulary.money) > 0
 }
 
 # "payments.create" is a payment; "payments.refund" is a refund.
 payments contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.payment) > 0
-	count(action_words[i] & vocabulary.refund) == 0
+	count(risk_words[i] & vocabulary.payment) > 0
+	count(risk_words[i] & vocabulary.refund) == 0
+}
+
+payments contains i if {
+	some i in changes
+	kinds[i] == "payment"
 }
 
 refunds contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.refund) > 0
+	count(risk_words[i] & vocabulary.refund) > 0
+	not i in payments
+}
+
+refunds contains i if {
+	some i in changes
+	kinds[i] == "refund"
 	not i in payments
 }
 
 secret_changes contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.secret) > 0
+	count(risk_words[i] & vocabulary.secret) > 0
+}
+
+secret_changes contains i if {
+	some i in changes
+	kinds[i] == "secret"
 }
 
 # Any change at all when the request touches secrets.
@@ -490,75 +455,124 @@ secret_changes contains i if {
 
 schema_changes contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.schema) > 0
+	count(risk_words[i] & vocabulary.schema) > 0
+}
+
+# A schema verb counts only together with a schema object ("drop" alone could be anything).
+schema_changes contains i if {
+	some i in changes
+	count(risk_words[i] & vocabulary.schema_verb) > 0
+	count(risk_words[i] & vocabulary.schema_object) > 0
 }
 
 schema_changes contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.schema_verb) > 0
-	count(action_words[i] & vocabulary.schema_object) > 0
+	kinds[i] == "schema"
 }
 
-# SQL that truncates, or drops or alters a table, schema, ..., read or not.
+# SQL that drops, alters, truncates or creates a database object, read or not; and SQL that looked
+# like SQL but did not parse (what it would do is unknown, so it counts as the worst it could be).
 schema_changes contains i if {
-	some i, sql in action_sql
-	"TRUNCATE" in sql
+	some i, a in input.facts.actions
+	a.sql.schema_change
 }
 
 schema_changes contains i if {
-	some i, sql in action_sql
-	count(sql & {"DROP", "ALTER"}) > 0
-	count(sql & sql_schema_objects) > 0
+	some i, a in input.facts.actions
+	a.sql.unparseable
 }
 
 iam_changes contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.iam) > 0
+	count(risk_words[i] & vocabulary.iam) > 0
+}
+
+iam_changes contains i if {
+	some i in changes
+	kinds[i] == "iam"
+}
+
+# SQL GRANT and REVOKE change who may do what.
+iam_changes contains i if {
+	some i, a in input.facts.actions
+	some kind in a.sql.kinds
+	kind in {"grant", "revoke"}
 }
 
 deploys contains i if {
 	some i in changes
-	count(action_words[i] & vocabulary.deploy) > 0
+	count(risk_words[i] & vocabulary.deploy) > 0
+}
+
+deploys contains i if {
+	some i in changes
+	kinds[i] == "deploy"
 }
 
 mail_sends contains i if {
 	some i, _ in input.actions
-	count(action_words[i] & vocabulary.mail) > 0
-	count(action_words[i] & vocabulary.mail_verb) > 0
+	count(risk_words[i] & vocabulary.mail) > 0
+	count(risk_words[i] & vocabulary.mail_verb) > 0
 }
 
-exports contains i if {
+mail_sends contains i if {
+	some i in changes
+	kinds[i] == "mail"
+}
+
+# Actions that send data somewhere: exports and uploads, network calls (http, webhooks, ...), and any
+# change that names a URL. Where they send it is every host the action names (any key, any form).
+outbound contains i if {
 	some i, _ in input.actions
-	count(action_words[i] & vocabulary.export) > 0
+	count(risk_words[i] & vocabulary.export) > 0
 }
 
-# Exports to a destination outside the company (or flagged external).
-external_exports contains i if {
-	some i in exports
-	some d in destinations(input.actions[i])
-	not internal_host(host_of(d))
+outbound contains i if {
+	some i, _ in input.actions
+	count(risk_words[i] & vocabulary.network) > 0
 }
 
-external_exports contains i if {
-	some i in exports
-	input.actions[i].args.external == true
+outbound contains i if {
+	some i, _ in input.actions
+	kinds[i] == "export"
 }
 
-# Exports outside the company and not to an approved processor (or flagged external with no destination we
-# could check).
-unapproved_exports contains i if {
-	some i in exports
-	some d in destinations(input.actions[i])
-	h := host_of(d)
-	not internal_host(h)
-	not h in approved_processors
+outbound contains i if {
+	some i in changes
+	some h in input.facts.actions[i].hosts
+	h.form == "url"
 }
 
-unapproved_exports contains i if {
-	some i in exports
-	a := input.actions[i]
-	a.args.external == true
-	count(destinations(a)) == 0
+outbound contains i if {
+	some i, a in input.facts.actions
+	a.flagged_external
+}
+
+# Outbound to a destination outside the company (or flagged external).
+external_outbound contains i if {
+	some i in outbound
+	some h in input.facts.actions[i].hosts
+	h.zone != "internal"
+}
+
+external_outbound contains i if {
+	some i in outbound
+	input.facts.actions[i].flagged_external
+}
+
+# Outbound to a host that is neither internal nor an approved processor (or flagged external with no
+# destination we could check).
+unapproved_outbound contains i if {
+	some i in outbound
+	some h in input.facts.actions[i].hosts
+	h.zone == "external"
+}
+
+unapproved_outbound contains i if {
+	some i in outbound
+	a := input.facts.actions[i]
+	a.flagged_external
+	count(a.hosts) == 0
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -566,7 +580,7 @@ unapproved_exports contains i if {
 # ---------------------------------------------------------------------------------------------------------
 
 # Among findings of the same tier and quorum the approver reads the most telling reason: a look-alike
-# name first, then any rule-specific reason, then the baseline.
+# name first, then any rule-specific reason, then the baseline, then unknown names.
 finding(rank, approvals, id, reason) := {
 	"rank": rank,
 	"approvals": approvals,
@@ -584,17 +598,26 @@ specificity(id) := 2 if {
 	id == "lookalike-name"
 } else := 0 if {
 	id in baseline_ids
+} else := -1 if {
+	id in {"uncatalogued-system", "undeclared-tool"}
 } else := 1
 
 class_rank := {"public": 0, "internal": 1, "confidential": 2, "restricted": 3}
 
 class_names := ["public", "internal", "confidential", "restricted"]
 
-environment := lower(trim_space(input.target.environment))
+# The environment the request runs in: the catalogue's for a catalogued system; for an unknown name that
+# resembles a catalogued production system ("orders-db.prod"), production; otherwise what the agent says.
+environment := data.systems[input.facts.target.system].environment if {
+	input.facts.target.catalogued
+} else := "production" if {
+	some s in input.facts.target.resembles
+	not data.systems[s].environment in non_production
+} else := input.facts.target.declared_environment
 
 production if not environment in non_production
 
-trust_domain := split(input.workload, "/")[2]
+trust_domain := input.facts.workload.trust_domain
 
 # All data categories: declared for the request and per action.
 categories contains lower(c) if some c in input.data.categories
@@ -604,60 +627,15 @@ categories contains lower(c) if {
 	some c in object.get(a, "datatypes", [])
 }
 
-# The highest of the declared class, the catalogue's class for the target and the category floors.
-# A class this policy does not know counts as restricted; a system the catalogue does not know adds nothing.
-effective_rank := max({declared_rank, catalogue_rank} | {class_rank[category_floor[c]] | some c in categories})
+# The highest of the declared class, the catalogue's class for the target (or for every catalogued
+# system an unknown name resembles) and the category floors. A class this policy does not know counts
+# as restricted.
+effective_rank := max(({declared_rank} | catalogue_ranks) | {class_rank[category_floor[c]] | some c in categories})
 
 declared_rank := object.get(class_rank, input.data.class, class_rank.restricted)
 
-catalogue_rank := class_rank[object.get(catalogue, system, "public")]
+catalogue_ranks contains class_rank[data.systems[input.facts.target.system].class] if input.facts.target.catalogued
 
-system := lower(trim_space(input.target.system))
+catalogue_ranks contains class_rank[data.systems[s].class] if some s in input.facts.target.resembles
 
 effective_class := class_names[effective_rank]
-
-# Only plain ASCII letters, digits and . _ - / : (trim removes them all from a plain name).
-plain_name(s) if trim(lower(s), "abcdefghijklmnopqrstuvwxyz0123456789._-/:") == ""
-
-sql_normalise(v) := upper(replace(replace(replace(replace(replace(replace(replace(v, "\n", " "), "\t", " "), "\r", " "), "(", " "), ")", " "), ",", " "), ";", " "))
-
-grants_admin(a) if {
-	some role in role_values(a)
-	some marker in admin_markers
-	contains(role, marker)
-}
-
-# Role-like arguments, as a string or a list of strings.
-role_values(a) := {lower(v) | some k, v in a.args; k in role_keys; is_string(v)} | {lower(r) |
-	some k, v in a.args
-	k in role_keys
-	is_array(v)
-	some r in v
-	is_string(r)
-}
-
-# Where an action sends data, from its destination-like arguments.
-destinations(a) := {lower(trim_space(v)) |
-	some k, v in a.args
-	k in destination_keys
-	is_string(v)
-}
-
-# The host of a URL (scheme://user@host:port/path), an address (user@host) or a bare host[:port]/path.
-host_of(v) := h if {
-	contains(v, "://")
-	authority := split(split(v, "://")[1], "/")[0]
-	parts := split(authority, "@")
-	h := split(parts[count(parts) - 1], ":")[0]
-} else := h if {
-	contains(v, "@")
-	parts := split(v, "@")
-	h := split(split(parts[count(parts) - 1], ":")[0], "/")[0]
-} else := split(split(v, "/")[0], ":")[0]
-
-internal_host(h) if h in internal_domains
-
-internal_host(h) if {
-	some d in internal_domains
-	endswith(h, concat("", [".", d]))
-}

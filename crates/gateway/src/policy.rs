@@ -1,14 +1,25 @@
 //! Runtime classification as policy as code: a Rego policy evaluated with `regorus`.
 //!
-//! The policy sees the authenticated workload identity, the declared purpose, the data class, the
-//! target and the action chain, and answers `data.countersign.decision`:
+//! The policy sees the authenticated workload identity, the draft as submitted (purpose, data
+//! class, target, action chain) and, at `input.facts`, what Rust's parsers make of it
+//! ([`crate::facts`]); the organisation's data file is its `data` (trust domains, system and tool
+//! catalogues, internal domains, approved outside hosts, vocabulary). It answers
+//! `data.countersign.decision`:
 //! `{ "outcome": "allow"|"deny"|"step_up", "id", "reason", "tier"?, "approvals_required"? }`.
 //! The agent's own claims about risk are never consulted: only the policy sets tier and quorum.
+//!
+//! Evaluation is bounded: inputs larger than [`MAX_INPUT_BYTES`] are refused, and the gateway's
+//! [`Policy::evaluate_bounded`] gives up after [`EVAL_TIMEOUT`] with a denial. Each evaluation
+//! borrows an engine from a pool (engines are compiled once and cloned), so agents do not wait for
+//! each other's evaluations.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use countersign_protocol::{StepUpDraft, Tier};
 use serde::{Deserialize, Serialize};
+
+use crate::facts::{self, DataError, Facts, PolicyData};
 
 /// The policy that ships with the gateway.
 pub const DEFAULT_POLICY: &str = include_str!("../policy/default.rego");
@@ -16,18 +27,38 @@ pub const DEFAULT_POLICY: &str = include_str!("../policy/default.rego");
 /// The rule the gateway evaluates.
 pub const DECISION_RULE: &str = "data.countersign.decision";
 
+/// Largest policy input (draft and facts, as JSON) the gateway evaluates.
+pub const MAX_INPUT_BYTES: usize = 512 * 1024;
+
+/// Longest an evaluation may take in the gateway before the request is denied.
+pub const EVAL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A policy could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// The Rego source did not parse or compile.
+    /// The Rego source did not parse or compile, or gave no decision on a sample request.
     #[error("policy failed to load: {0}")]
     Load(String),
+    /// The data file is unusable.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// The input (draft and facts) is larger than [`MAX_INPUT_BYTES`].
+    #[error("the request is too large to evaluate: its policy input is {size} bytes, more than {limit}")]
+    TooLarge {
+        /// Size of the input as JSON.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// Evaluation failed or gave no well-formed decision.
     #[error("policy evaluation failed: {0}")]
     Eval(String),
+    /// A draft or case file given to the command line is not usable.
+    #[error("bad input: {0}")]
+    Input(String),
 }
 
-/// What the policy sees.
+/// What the policy sees besides the facts.
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyInput<'a> {
     /// The workload identity the agent authenticated as (not what it claims).
@@ -35,6 +66,14 @@ pub struct PolicyInput<'a> {
     /// The draft as submitted (its `identity.workload` equals `workload`).
     #[serde(flatten)]
     pub draft: &'a StepUpDraft,
+}
+
+/// The full input: the draft's fields, `workload` and `facts`.
+#[derive(Serialize)]
+struct FullInput<'a> {
+    #[serde(flatten)]
+    input: &'a PolicyInput<'a>,
+    facts: &'a Facts,
 }
 
 /// What the policy decided.
@@ -71,47 +110,283 @@ pub enum Outcome {
     },
 }
 
-/// A loaded policy, ready to evaluate.
-#[derive(Debug)]
+/// A decision with the facts it was made on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// The decision.
+    pub decision: Outcome,
+    /// The facts the policy read.
+    pub facts: Facts,
+}
+
+/// A loaded policy with its data, ready to evaluate from any number of threads. Cloning is cheap
+/// (the compiled engine and the pool are shared).
+#[derive(Debug, Clone)]
 pub struct Policy {
-    engine: Mutex<regorus::Engine>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// Compiled once with the data; every pooled engine is a clone of it.
+    template: regorus::Engine,
+    /// Idle engines; an evaluation takes one (or clones the template) and puts it back.
+    idle: Mutex<Vec<regorus::Engine>>,
+    data: PolicyData,
+    /// Evaluations running in the gateway at once (one per core); further ones wait their turn.
+    workers: Arc<tokio::sync::Semaphore>,
+    /// Most idle engines kept (two per worker; extra ones made in a burst of direct calls are dropped).
+    max_idle: usize,
+}
+
+/// A sample request each policy must classify when it is loaded.
+fn sample_draft() -> StepUpDraft {
+    serde_json::from_value(serde_json::json!({
+        "identity": { "workload": "spiffe://acme.example/ns/load/sa/check", "display": "Load check", "on_behalf_of": [] },
+        "purpose": { "code": "policy.load", "statement": "Check that the policy gives a decision." },
+        "data": { "class": "internal", "categories": [] },
+        "target": { "system": "wiki", "environment": "production" },
+        "actions": [{ "tool": "wiki.pages.get", "args": { "page": "Home" }, "reversible": true }],
+    }))
+    .expect("the sample draft is well-formed")
 }
 
 impl Policy {
-    /// Load Rego source; it must define `data.countersign.decision` and evaluate on a sample input.
+    /// Load Rego source with the default data file.
     pub fn load(source: &str) -> Result<Self, PolicyError> {
+        Self::load_with_data(source, PolicyData::default_data())
+    }
+
+    /// Load Rego source with a data file; the policy must define `data.countersign.decision` and
+    /// give a well-formed decision for a sample request.
+    pub fn load_with_data(source: &str, data: PolicyData) -> Result<Self, PolicyError> {
         let mut engine = regorus::Engine::new();
         engine
             .add_policy("policy.rego".into(), source.into())
             .map_err(|e| PolicyError::Load(e.to_string()))?;
-        let policy = Policy { engine: Mutex::new(engine) };
+        let json = serde_json::to_string(&data).map_err(|e| PolicyError::Load(e.to_string()))?;
+        let value = regorus::Value::from_json_str(&json).map_err(|e| PolicyError::Load(e.to_string()))?;
+        engine
+            .add_data(value)
+            .map_err(|e| PolicyError::Load(format!("the data file does not fit the policy: {e}")))?;
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let policy = Policy {
+            shared: Arc::new(Shared {
+                template: engine,
+                idle: Mutex::new(Vec::new()),
+                data,
+                workers: Arc::new(tokio::sync::Semaphore::new(workers)),
+                max_idle: workers * 2,
+            }),
+        };
+        let sample = sample_draft();
+        policy
+            .evaluate(&PolicyInput { workload: &sample.identity.workload, draft: &sample })
+            .map_err(|e| PolicyError::Load(format!("no decision for a sample request: {e}")))?;
         Ok(policy)
     }
 
-    /// The default policy.
+    /// The default policy with the default data.
     pub fn default_policy() -> Self {
         Self::load(DEFAULT_POLICY).expect("the default policy is tested to load")
     }
 
+    /// The data file the policy was loaded with.
+    pub fn data(&self) -> &PolicyData {
+        &self.shared.data
+    }
+
     /// Evaluate the policy for one authenticated draft.
     pub fn evaluate(&self, input: &PolicyInput<'_>) -> Result<Outcome, PolicyError> {
-        let json = serde_json::to_string(input).map_err(|e| PolicyError::Eval(e.to_string()))?;
+        self.evaluate_with_facts(input).map(|e| e.decision)
+    }
+
+    /// Derive the facts and evaluate; the result says both.
+    pub fn evaluate_with_facts(&self, input: &PolicyInput<'_>) -> Result<Evaluation, PolicyError> {
+        let facts = facts::derive(input.workload, input.draft, &self.shared.data);
+        let json = serde_json::to_string(&FullInput { input, facts: &facts })
+            .map_err(|e| PolicyError::Eval(e.to_string()))?;
+        if json.len() > MAX_INPUT_BYTES {
+            return Err(PolicyError::TooLarge { size: json.len(), limit: MAX_INPUT_BYTES });
+        }
         let value = regorus::Value::from_json_str(&json).map_err(|e| PolicyError::Eval(e.to_string()))?;
-        let result = {
-            let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.set_input(value);
-            engine.eval_rule(DECISION_RULE.into()).map_err(|e| PolicyError::Eval(e.to_string()))?
-        };
+        let mut engine = self.take_engine();
+        engine.set_input(value);
+        let result = engine.eval_rule(DECISION_RULE.into());
+        self.put_engine(engine);
+        let result = result.map_err(|e| PolicyError::Eval(e.to_string()))?;
         let json = result.to_json_str().map_err(|e| PolicyError::Eval(e.to_string()))?;
-        let outcome: Outcome = serde_json::from_str(&json)
+        let decision: Outcome = serde_json::from_str(&json)
             .map_err(|e| PolicyError::Eval(format!("{DECISION_RULE} is not a decision ({e}): {json}")))?;
-        if let Outcome::StepUp { approvals_required, .. } = &outcome {
+        if let Outcome::StepUp { approvals_required, .. } = &decision {
             if !(1..=5).contains(approvals_required) {
                 return Err(PolicyError::Eval(format!(
                     "approvals_required {approvals_required} is outside 1..=5"
                 )));
             }
         }
-        Ok(outcome)
+        Ok(Evaluation { decision, facts })
     }
+
+    /// What the gateway calls: evaluate on a blocking thread, at most one evaluation per core at
+    /// once, within [`EVAL_TIMEOUT`] (waiting for a turn included). Fails closed: an evaluation that
+    /// takes too long is a denial (`policy-timeout`). A too-large input is [`PolicyError::TooLarge`].
+    pub async fn evaluate_bounded(
+        &self,
+        workload: &str,
+        draft: &StepUpDraft,
+    ) -> Result<Outcome, PolicyError> {
+        let policy = self.clone();
+        let (workload, draft) = (workload.to_owned(), draft.clone());
+        let run = async move {
+            let permit = policy
+                .shared
+                .workers
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|e| PolicyError::Eval(e.to_string()))?;
+            tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                policy.evaluate(&PolicyInput { workload: &workload, draft: &draft })
+            })
+            .await
+            .map_err(|e| PolicyError::Eval(format!("the evaluation stopped: {e}")))?
+        };
+        match tokio::time::timeout(EVAL_TIMEOUT, run).await {
+            Ok(result) => result,
+            Err(_) => Ok(Outcome::Deny {
+                id: "policy-timeout".into(),
+                reason: format!(
+                    "The policy could not classify this request within {} ms, so it is refused.",
+                    EVAL_TIMEOUT.as_millis()
+                ),
+            }),
+        }
+    }
+
+    fn take_engine(&self) -> regorus::Engine {
+        let idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        idle.unwrap_or_else(|| self.shared.template.clone())
+    }
+
+    fn put_engine(&self, engine: regorus::Engine) {
+        let mut idle = self.shared.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < self.shared.max_idle {
+            idle.push(engine);
+        }
+    }
+}
+
+/// `policy eval`: classify a draft given as I-JSON text, as `workload` (default: the draft's own).
+pub fn eval_draft_json(
+    policy: &Policy,
+    text: &str,
+    workload: Option<&str>,
+) -> Result<Evaluation, PolicyError> {
+    let value = countersign_protocol::ijson::parse(text.trim().as_bytes())
+        .map_err(|e| PolicyError::Input(format!("the draft is not I-JSON: {e}")))?;
+    let draft: StepUpDraft =
+        serde_json::from_value(value).map_err(|e| PolicyError::Input(format!("not a step-up draft: {e}")))?;
+    let workload = workload.unwrap_or(&draft.identity.workload);
+    policy.evaluate_with_facts(&PolicyInput { workload, draft: &draft })
+}
+
+/// One case of a `policy test` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    name: String,
+    /// The draft.
+    input: serde_json::Value,
+    /// The authenticated workload (default: the draft's own).
+    #[serde(default)]
+    workload: Option<String>,
+    expect: Expect,
+}
+
+/// What a case must come out as; absent fields are not checked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    outcome: String,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    tier: Option<Tier>,
+    #[serde(default)]
+    approvals_required: Option<u32>,
+}
+
+/// The result of one case of a `policy test` table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The case's name.
+    pub name: String,
+    /// Whether the decision matched every expected field.
+    pub passed: bool,
+    /// What was decided, and what was expected when it differs.
+    pub detail: String,
+}
+
+/// `policy test`: run a table of cases (I-JSON `[{name, input, workload?, expect: {outcome, id?,
+/// tier?, approvals_required?}}]`). A malformed table is an error; a draft that does not parse or
+/// evaluate is a failed case.
+pub fn run_cases(policy: &Policy, text: &str) -> Result<Vec<CaseResult>, PolicyError> {
+    let value = countersign_protocol::ijson::parse(text.trim().as_bytes())
+        .map_err(|e| PolicyError::Input(format!("the cases are not I-JSON: {e}")))?;
+    let cases: Vec<Case> = serde_json::from_value(value).map_err(|e| {
+        PolicyError::Input(format!(
+            "not a list of {{name, input, expect: {{outcome, tier?, approvals_required?}}}}: {e}"
+        ))
+    })?;
+    if cases.is_empty() {
+        return Err(PolicyError::Input("the case table is empty".into()));
+    }
+    Ok(cases.into_iter().map(|c| run_case(policy, c)).collect())
+}
+
+fn run_case(policy: &Policy, case: Case) -> CaseResult {
+    let fail = |name: String, detail: String| CaseResult { name, passed: false, detail };
+    let draft: StepUpDraft = match serde_json::from_value(case.input) {
+        Ok(d) => d,
+        Err(e) => return fail(case.name, format!("the input is not a step-up draft: {e}")),
+    };
+    let workload = case.workload.as_deref().unwrap_or(&draft.identity.workload);
+    let decision = match policy.evaluate(&PolicyInput { workload, draft: &draft }) {
+        Ok(d) => d,
+        Err(e) => return fail(case.name, e.to_string()),
+    };
+    let (outcome, id, tier, approvals) = match &decision {
+        Outcome::Allow { id, .. } => ("allow", id, None, None),
+        Outcome::Deny { id, .. } => ("deny", id, None, None),
+        Outcome::StepUp { id, tier, approvals_required, .. } => {
+            ("step_up", id, Some(*tier), Some(*approvals_required))
+        }
+    };
+    let got = match (tier, approvals) {
+        (Some(t), Some(n)) => format!("{outcome} {} x{n} ({id})", t.as_str()),
+        _ => format!("{outcome} ({id})"),
+    };
+    let e = &case.expect;
+    let passed = e.outcome == outcome
+        && e.id.as_ref().is_none_or(|want| want == id)
+        && e.tier.is_none_or(|want| Some(want) == tier)
+        && e.approvals_required.is_none_or(|want| Some(want) == approvals);
+    let detail = if passed {
+        got
+    } else {
+        let mut want = e.outcome.clone();
+        if let Some(t) = e.tier {
+            want.push_str(&format!(" {}", t.as_str()));
+        }
+        if let Some(n) = e.approvals_required {
+            want.push_str(&format!(" x{n}"));
+        }
+        if let Some(id) = &e.id {
+            want.push_str(&format!(" ({id})"));
+        }
+        format!("got {got}, expected {want}")
+    };
+    CaseResult { name: case.name, passed, detail }
 }

@@ -97,16 +97,32 @@ fn table() -> Vec<Case> {
             draft(
                 "restricted",
                 &["pii"],
-                "hr-db",
+                "hr-db-staging",
                 "staging",
                 vec![act("hr.employees.update", json!({ "id": "e-1" }), true)],
             ),
             Allow("reversible-outside-production"),
         ),
         case(
-            "an uncatalogued system declared public is read freely",
+            "an uncatalogued system declared public is never auto-allowed",
             draft("public", &[], "lunch-menu", "production", vec![act("menu.get", json!({}), true)]),
-            Allow("low-risk-production"),
+            StepUp(Low, 1, "uncatalogued-system"),
+        ),
+        case(
+            "an undeclared tool is never auto-allowed",
+            draft("internal", &[], "wiki", "production", vec![act("wiki.history.list", json!({}), true)]),
+            StepUp(Low, 1, "undeclared-tool"),
+        ),
+        case(
+            "a sandbox system's reversible work passes",
+            draft(
+                "internal",
+                &[],
+                "payments-sandbox",
+                "sandbox",
+                vec![act("payments.transfer", json!({ "amount": "1.00" }), true)],
+            ),
+            Allow("reversible-outside-production"),
         ),
         // Denied outright.
         Case {
@@ -160,12 +176,12 @@ fn table() -> Vec<Case> {
             Deny("restricted-data-leaving"),
         ),
         case(
-            "restricted data flagged external is denied in dev too",
+            "restricted data flagged external is denied outside production too",
             draft(
                 "restricted",
                 &[],
-                "hr-db",
-                "dev",
+                "hr-db-staging",
+                "staging",
                 vec![act("hr.payroll.upload", json!({ "external": true }), true)],
             ),
             Deny("restricted-data-leaving"),
@@ -194,12 +210,12 @@ fn table() -> Vec<Case> {
             StepUp(Low, 1, "reversible-change"),
         ),
         case(
-            "a payment in staging is only low (irreversible outside production)",
+            "a payment in the sandbox is only low (irreversible outside production)",
             draft(
                 "restricted",
                 &["financial"],
-                "payments-api",
-                "staging",
+                "payments-sandbox",
+                "sandbox",
                 vec![act("payments.transfer", json!({ "amount": "1.00" }), false)],
             ),
             StepUp(Low, 1, "irreversible-outside-production"),

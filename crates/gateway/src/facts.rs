@@ -1,0 +1,1058 @@
+//! Facts: what a draft really says, derived in Rust with real parsers before the policy runs.
+//!
+//! An agent chooses every string of its draft, so a policy that splits, trims or pattern-matches
+//! those strings can be steered by spelling (`https://attacker.example?@acme.example/` read as the
+//! internal host, `DROP/**/TABLE` not read as a drop, `billing.payInvoice` not read as a payment).
+//! This module reads the draft the way the systems that will act on it do, and hands the policy the
+//! result at `input.facts`:
+//!
+//! - **Hosts**: every string anywhere in an action's `args` (any key, any case, nested objects and
+//!   lists, keys too) and its `target` is scanned for URLs (parsed with the WHATWG `url` crate, what
+//!   browsers and most HTTP clients do), mail addresses (`user@host`) and bare `host[:port][/path]`
+//!   strings. Each host is lower-cased punycode without a trailing dot and placed in a zone:
+//!   `internal` (equal to or under an internal domain of the data file), `approved` (an approved
+//!   outside host) or `external`. When a string can be read more than one way, every reading's host
+//!   is kept: extra hosts can only make a request look riskier.
+//! - **SQL**: every string that parses as SQL (`sqlparser`, generic then PostgreSQL, MySQL and MS SQL
+//!   dialects) contributes the kind of every statement of the batch (nested ones too), the objects
+//!   named, and whether it changes schema or data. A string that looks like SQL but parses in no
+//!   dialect is the fact `unparseable`, which the policy must treat as risky.
+//! - **Words**: tool and operation names, NFKC-normalised and lower-cased, split on anything that is
+//!   not a letter or digit and on camelCase and letter/digit boundaries (`billing.payInvoice` → billing,
+//!   pay, invoice, payinvoice). Concatenations (`sendfunds`) are caught by `word_parts`: the words of
+//!   the data file's risk vocabularies (every list but `read`) found inside a longer token — anywhere
+//!   for words of four letters or more, only as a prefix or suffix for three-letter words (so `pay` is
+//!   found in `payinvoice` but not in `display`). Read words are never matched this way: a read is
+//!   only a read when a read word is spelled out.
+//! - **Look-alikes**: a tool, operation or system name with any character other than ASCII letters,
+//!   digits and `. _ - / :` is flagged, whatever it normalises to.
+//! - **Target**: the NFKC, trimmed, lower-cased system name, whether the catalogue knows it, and the
+//!   catalogued systems it resembles (its compact form contains theirs: `hr-db.prod` resembles `hr-db`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
+
+use countersign_protocol::{DataClass, StepUpDraft};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlparser::ast::{visit_relations, visit_statements, ObjectType, Statement};
+use sqlparser::dialect::{Dialect, GenericDialect, MsSqlDialect, MySqlDialect, PostgreSqlDialect};
+use unicode_normalization::UnicodeNormalization as _;
+
+/// The organisation data file shipped with the gateway (`--policy-data` replaces it).
+pub const DEFAULT_POLICY_DATA: &str = include_str!("../policy/data.json");
+
+/// Vocabulary lists the default policy reads; a data file must define each of them.
+pub const REQUIRED_VOCABULARY: &[&str] = &[
+    "read",
+    "write",
+    "money",
+    "payment",
+    "refund",
+    "secret",
+    "schema",
+    "schema_verb",
+    "schema_object",
+    "iam",
+    "deploy",
+    "export",
+    "network",
+    "mail",
+    "mail_verb",
+];
+
+/// The vocabulary list that is never matched inside longer tokens (see the module documentation).
+const READ_VOCABULARY: &str = "read";
+
+/// The organisation's data, beside the policy: loaded into the engine as `data` and read by the facts step.
+///
+/// Every name (system, tool, host, domain, word) must already be in normal form (NFKC, trimmed,
+/// lower case), since the facts and the policy look them up in that form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyData {
+    /// SPIFFE trust domains whose workloads may submit requests at all.
+    pub trust_domains: BTreeSet<String>,
+    /// DNS domains that belong to the organisation: a host equal to one of them or under it is internal.
+    pub internal_domains: BTreeSet<String>,
+    /// Outside hosts under contract (processors): exact host names.
+    pub approved_hosts: BTreeSet<String>,
+    /// The system catalogue: what the organisation knows about its systems, whatever an agent says.
+    pub systems: BTreeMap<String, SystemEntry>,
+    /// The tool catalogue: the tools agents may use without a human seeing the name first.
+    pub tools: BTreeMap<String, ToolEntry>,
+    /// Named word lists for tool and operation names (see [`REQUIRED_VOCABULARY`]).
+    pub vocabulary: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// A catalogued system.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemEntry {
+    /// The environment the system runs in (`production`, `staging`, `sandbox`, …); an agent cannot change it.
+    pub environment: String,
+    /// The class of the data the system holds; the effective class is never lower.
+    pub class: DataClass,
+    /// What the system is, for people reading the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A declared tool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolEntry {
+    /// What the tool does; kinds other than `read` and `write` add to what its name says, never remove.
+    pub kind: ToolKind,
+    /// What the tool is, for people reading the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What a declared tool does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolKind {
+    /// Reads only.
+    Read,
+    /// Changes data.
+    Write,
+    /// Moves money out.
+    Payment,
+    /// Returns money.
+    Refund,
+    /// Reads or changes secret material.
+    Secret,
+    /// Changes database schemas.
+    Schema,
+    /// Changes roles or permissions.
+    Iam,
+    /// Deploys software.
+    Deploy,
+    /// Sends data elsewhere.
+    Export,
+    /// Sends mail.
+    Mail,
+}
+
+/// The data file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// Not I-JSON or not the expected shape.
+    #[error("the policy data file is not valid: {0}")]
+    Shape(String),
+    /// A value is well-formed but unusable.
+    #[error("the policy data file is not valid: {0}")]
+    Invalid(String),
+}
+
+impl PolicyData {
+    /// Parse and check a data file (I-JSON, the documented shape, names in normal form).
+    pub fn from_json(text: &str) -> Result<Self, DataError> {
+        let value = countersign_protocol::ijson::parse(text.as_bytes())
+            .map_err(|e| DataError::Shape(format!("not I-JSON: {e}")))?;
+        let data: PolicyData = serde_json::from_value(value).map_err(|e| DataError::Shape(e.to_string()))?;
+        data.check()?;
+        Ok(data)
+    }
+
+    /// The data file shipped with the gateway.
+    pub fn default_data() -> Self {
+        Self::from_json(DEFAULT_POLICY_DATA).expect("the default policy data is tested to load")
+    }
+
+    fn check(&self) -> Result<(), DataError> {
+        let names = self
+            .trust_domains
+            .iter()
+            .chain(&self.internal_domains)
+            .chain(&self.approved_hosts)
+            .chain(self.systems.keys())
+            .chain(self.tools.keys())
+            .chain(self.vocabulary.values().flatten());
+        for name in names {
+            if name.is_empty() || normal_name(name) != *name {
+                return Err(DataError::Invalid(format!(
+                    "{name:?} is not in normal form (NFKC, trimmed, lower case, not empty)"
+                )));
+            }
+        }
+        for host in self.internal_domains.iter().chain(&self.approved_hosts).chain(&self.trust_domains) {
+            if parse_host(host).as_deref() != Some(host.as_str()) {
+                return Err(DataError::Invalid(format!("{host:?} is not a host name in canonical form")));
+            }
+        }
+        for (name, system) in &self.systems {
+            if system.environment.is_empty() || normal_name(&system.environment) != system.environment {
+                return Err(DataError::Invalid(format!(
+                    "system {name:?}: environment {:?} is not in normal form",
+                    system.environment
+                )));
+            }
+        }
+        for list in REQUIRED_VOCABULARY {
+            if self.vocabulary.get(*list).is_none_or(BTreeSet::is_empty) {
+                return Err(DataError::Invalid(format!("vocabulary.{list} is missing or empty")));
+            }
+        }
+        Ok(())
+    }
+
+    fn host_zone(&self, host: &str) -> HostZone {
+        let internal = self.internal_domains.iter().any(|d| {
+            host == d
+                || (host.len() > d.len()
+                    && host.ends_with(d.as_str())
+                    && host[..host.len() - d.len()].ends_with('.'))
+        });
+        if internal {
+            HostZone::Internal
+        } else if self.approved_hosts.contains(host) {
+            HostZone::Approved
+        } else {
+            HostZone::External
+        }
+    }
+}
+
+/// Everything the policy reads besides the draft itself (`input.facts`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    /// The authenticated workload.
+    pub workload: WorkloadFacts,
+    /// The target system.
+    pub target: TargetFacts,
+    /// One entry per action, in the draft's order.
+    pub actions: Vec<ActionFacts>,
+    /// Some tool, operation or system name has characters outside ASCII letters, digits and `. _ - / :`.
+    pub lookalike: bool,
+}
+
+/// The authenticated workload, parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadFacts {
+    /// A well-formed `spiffe://trust-domain/path` id (no user, port, query or fragment).
+    pub spiffe: bool,
+    /// Its trust domain (lower case), when `spiffe`.
+    pub trust_domain: Option<String>,
+}
+
+/// The target system, normalised and looked up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetFacts {
+    /// NFKC, trimmed, lower-cased system name: the key into `data.systems`.
+    pub system: String,
+    /// The catalogue knows `system`.
+    pub catalogued: bool,
+    /// Catalogued systems whose compact name (letters and digits) is contained in this one's,
+    /// sorted; empty for a catalogued system.
+    pub resembles: Vec<String>,
+    /// The declared environment, NFKC, trimmed, lower case.
+    pub declared_environment: String,
+}
+
+/// Where a host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostZone {
+    /// Equal to or under an internal domain.
+    Internal,
+    /// An approved outside host.
+    Approved,
+    /// Anywhere else.
+    External,
+}
+
+/// How a host was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostForm {
+    /// In a URL with a scheme (`https://…`, `sftp://…`, `//host`).
+    Url,
+    /// In a mail address (`user@host`, `mailto:`).
+    Mail,
+    /// A bare `host[:port][/path]`.
+    Bare,
+}
+
+/// One host named by an action.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HostFact {
+    /// Lower-case punycode host (or IP literal), no trailing dot.
+    pub host: String,
+    /// Where it is.
+    pub zone: HostZone,
+    /// How it was written (the strongest form seen: url, then mail, then bare).
+    pub form: HostForm,
+}
+
+/// What one action's SQL does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SqlFacts {
+    /// Kinds of every statement (nested ones too): select, insert, update, delete, drop, alter,
+    /// truncate, create, grant, revoke, merge, other. Sorted, distinct.
+    pub kinds: BTreeSet<String>,
+    /// Tables and other objects named, lower case, sorted.
+    pub objects: BTreeSet<String>,
+    /// Some statement drops, alters, truncates, creates or renames a database object.
+    pub schema_change: bool,
+    /// Some statement may change data (anything but a plain query).
+    pub data_change: bool,
+    /// A string looked like SQL but parsed in no dialect: treat as risky, never as a read.
+    pub unparseable: bool,
+}
+
+/// What one action does, as parsed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionFacts {
+    /// NFKC, trimmed, lower-cased tool name: the key into `data.tools`.
+    pub tool: String,
+    /// The tool catalogue declares `tool`.
+    pub declared: bool,
+    /// Words of the tool and operation names (see the module documentation).
+    pub words: BTreeSet<String>,
+    /// Risk-vocabulary words found inside longer name tokens.
+    pub word_parts: BTreeSet<String>,
+    /// Every host named in `args` or `target`, sorted.
+    pub hosts: Vec<HostFact>,
+    /// SQL found in `args` or `target`.
+    pub sql: SqlFacts,
+    /// The tool or operation name is a look-alike.
+    pub lookalike: bool,
+    /// Role or permission values (strings under a key named role(s), permission(s), group(s),
+    /// privilege(s) or ending in `role`/`roles`, any case, any depth), NFKC and lower case.
+    pub roles: BTreeSet<String>,
+    /// Some key named `external` (any case, any depth) is `true`: the agent says data leaves.
+    pub flagged_external: bool,
+}
+
+/// Derive the facts of a draft submitted by `workload`.
+pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
+    let system = normal_name(&draft.target.system);
+    let catalogued = data.systems.contains_key(&system);
+    let resembles = if catalogued {
+        Vec::new()
+    } else {
+        let compact = compact(&system);
+        data.systems.keys().filter(|k| compact.contains(&self::compact(k))).cloned().collect()
+    };
+    let actions: Vec<ActionFacts> = draft
+        .actions
+        .iter()
+        .map(|a| {
+            let tool = normal_name(&a.tool);
+            let mut words = BTreeSet::new();
+            words.extend(name_words(&a.tool));
+            if let Some(op) = &a.operation {
+                words.extend(name_words(op));
+            }
+            let word_parts = vocabulary_parts(&words, data);
+            let mut strings = Vec::new();
+            for (k, v) in &a.args {
+                strings.push(k.as_str());
+                collect_strings(v, &mut strings);
+            }
+            if let Some(t) = &a.target {
+                strings.push(t.as_str());
+            }
+            let mut hosts: BTreeMap<String, HostForm> = BTreeMap::new();
+            let mut sql = SqlFacts::default();
+            for s in strings {
+                for (host, form) in hosts_in(s) {
+                    let e = hosts.entry(host).or_insert(form);
+                    *e = (*e).min(form);
+                }
+                sql_facts(s, &mut sql);
+            }
+            let hosts = hosts
+                .into_iter()
+                .map(|(host, form)| HostFact { zone: data.host_zone(&host), host, form })
+                .collect();
+            let lookalike = !plain_name(&a.tool) || a.operation.as_deref().is_some_and(|o| !plain_name(o));
+            let (mut roles, mut flagged_external) = (BTreeSet::new(), false);
+            for (k, v) in &a.args {
+                keyed_facts(k, v, &mut roles, &mut flagged_external);
+            }
+            ActionFacts {
+                declared: data.tools.contains_key(&tool),
+                tool,
+                words,
+                word_parts,
+                hosts,
+                sql,
+                lookalike,
+                roles,
+                flagged_external,
+            }
+        })
+        .collect();
+    let lookalike = !plain_name(&draft.target.system) || actions.iter().any(|a| a.lookalike);
+    Facts {
+        workload: workload_facts(workload),
+        target: TargetFacts {
+            system,
+            catalogued,
+            resembles,
+            declared_environment: normal_name(&draft.target.environment),
+        },
+        actions,
+        lookalike,
+    }
+}
+
+/// NFKC, trimmed, lower case: the form names are looked up in.
+pub fn normal_name(s: &str) -> String {
+    s.nfkc().collect::<String>().trim().to_lowercase()
+}
+
+/// Letters and digits only, of the normal form.
+fn compact(s: &str) -> String {
+    normal_name(s).chars().filter(|c| c.is_alphanumeric()).collect()
+}
+
+/// Only ASCII letters, digits and `. _ - / :`.
+fn plain_name(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || "._-/:".contains(c))
+}
+
+fn workload_facts(workload: &str) -> WorkloadFacts {
+    let parsed = url::Url::parse(workload).ok().filter(|u| {
+        u.scheme() == "spiffe"
+            && workload.starts_with("spiffe://")
+            && u.username().is_empty()
+            && u.password().is_none()
+            && u.port().is_none()
+            && u.query().is_none()
+            && u.fragment().is_none()
+    });
+    let trust_domain = parsed.and_then(|u| u.host_str().map(str::to_lowercase)).filter(|h| !h.is_empty());
+    WorkloadFacts { spiffe: trust_domain.is_some(), trust_domain }
+}
+
+/// The words of a tool or operation name.
+pub fn name_words(name: &str) -> BTreeSet<String> {
+    let normal: String = name.nfkc().collect();
+    let mut words = BTreeSet::new();
+    for token in normal.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()) {
+        words.insert(token.to_lowercase());
+        // camelCase, PascalCase, acronyms (HTTPPost) and letter/digit boundaries.
+        let chars: Vec<char> = token.chars().collect();
+        let mut start = 0;
+        for i in 1..chars.len() {
+            let (p, c) = (chars[i - 1], chars[i]);
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            let boundary = (p.is_lowercase() && c.is_uppercase())
+                || (p.is_uppercase() && c.is_uppercase() && next_lower)
+                || (p.is_alphabetic() && c.is_numeric())
+                || (p.is_numeric() && c.is_alphabetic());
+            if boundary {
+                words.insert(chars[start..i].iter().collect::<String>().to_lowercase());
+                start = i;
+            }
+        }
+        if start > 0 {
+            words.insert(chars[start..].iter().collect::<String>().to_lowercase());
+        }
+    }
+    words
+}
+
+/// Risk-vocabulary words inside longer tokens (not read words; three-letter words only at an edge).
+/// A token that is itself a vocabulary word (`payments`) is not searched (it would find `pay`).
+fn vocabulary_parts(words: &BTreeSet<String>, data: &PolicyData) -> BTreeSet<String> {
+    let words: BTreeSet<&String> =
+        words.iter().filter(|w| !data.vocabulary.values().any(|list| list.contains(*w))).collect();
+    let mut parts = BTreeSet::new();
+    for (list, vocabulary) in &data.vocabulary {
+        if list == READ_VOCABULARY {
+            continue;
+        }
+        for v in vocabulary {
+            let n = v.chars().count();
+            if n < 3 {
+                continue;
+            }
+            let found = words.iter().any(|w| {
+                w.chars().count() > n
+                    && if n == 3 {
+                        w.starts_with(v.as_str()) || w.ends_with(v.as_str())
+                    } else {
+                        w.contains(v.as_str())
+                    }
+            });
+            if found {
+                parts.insert(v.clone());
+            }
+        }
+    }
+    parts
+}
+
+/// Role values and the `external` flag, under keys of any case at any depth.
+fn keyed_facts(key: &str, value: &Value, roles: &mut BTreeSet<String>, external: &mut bool) {
+    let key = normal_name(key);
+    let role_key =
+        ["role", "roles", "permission", "permissions", "group", "groups", "privilege", "privileges"]
+            .contains(&key.as_str())
+            || key.ends_with("role")
+            || key.ends_with("roles");
+    match value {
+        Value::String(s) if role_key => {
+            roles.insert(normal_name(s));
+        }
+        Value::Bool(true) if key == "external" => *external = true,
+        Value::Array(items) => items.iter().for_each(|v| keyed_facts(&key, v, roles, external)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| keyed_facts(k, v, roles, external)),
+        _ => {}
+    }
+}
+
+/// Every string in a JSON value: values and object keys, at any depth.
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push(k);
+                collect_strings(v, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Schemes whose URLs the WHATWG parser reads with a host even without `//` (`https:evil.example`).
+const SPECIAL_SCHEMES: &[&str] = &["http", "https", "ws", "wss", "ftp", "file"];
+
+/// File extensions that make a bare `name.ext` a file name rather than a host, unless it has a port or path.
+const FILE_EXTENSIONS: &[&str] = &[
+    "csv", "json", "txt", "pdf", "xlsx", "xls", "doc", "docx", "md", "log", "zip", "gz", "tgz", "tar", "sql",
+    "yaml", "yml", "xml", "html", "htm", "png", "jpg", "jpeg", "gif", "svg", "py", "rs", "js", "ts", "go",
+    "sh", "parquet", "avro", "toml", "ini", "conf", "cfg", "bak", "dump", "pem", "key", "crt", "rb", "java",
+    "ps1",
+];
+
+/// Every host a string names, with how it was written.
+pub fn hosts_in(s: &str) -> Vec<(String, HostForm)> {
+    let mut out = Vec::new();
+    // The whole string as one URL, as a client handed this string would read it (the WHATWG parser
+    // itself drops leading and trailing spaces and controls, and tabs and newlines inside).
+    if let Some(h) = url_host(s.trim()) {
+        out.push((h, HostForm::Url));
+    }
+    let separators = |c: char| c.is_whitespace() || c.is_control() || "\"'`<>()[]{},;|^".contains(c);
+    for raw in s.split(separators) {
+        let token = raw.trim_matches(|c: char| ".!?:*".contains(c) || !c.is_ascii() && !c.is_alphanumeric());
+        if token.is_empty() {
+            continue;
+        }
+        token_hosts(token, &mut out);
+    }
+    out
+}
+
+fn token_hosts(token: &str, out: &mut Vec<(String, HostForm)>) {
+    let lower = token.to_ascii_lowercase();
+    let mut url_found = false;
+    // Every place a scheme could start: `scheme:` followed by `//` or a special scheme.
+    for (i, _) in lower.match_indices(':') {
+        let start = lower[..i]
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_ascii_alphanumeric() || "+.-".contains(*c))
+            .last()
+            .map(|(j, _)| j);
+        let Some(start) = start else { continue };
+        let Some(first) = lower[start..].chars().next() else { continue };
+        if !first.is_ascii_alphabetic() {
+            continue;
+        }
+        let scheme = &lower[start..i];
+        let rest = &lower[i + 1..];
+        if scheme == "mailto" {
+            let address = rest.split(['?', '#']).next().unwrap_or_default();
+            for a in address.split(',') {
+                mail_host(a, out);
+            }
+            url_found = true;
+        } else if SPECIAL_SCHEMES.contains(&scheme) || rest.starts_with("//") || rest.starts_with("\\\\") {
+            if let Some(h) = url_host(&token[start..]) {
+                out.push((h, HostForm::Url));
+                url_found = true;
+            }
+        }
+    }
+    if let Some(rest) = token.strip_prefix("//").or_else(|| token.strip_prefix("\\\\")) {
+        if let Some(h) = url_host(&format!("http://{rest}")) {
+            out.push((h, HostForm::Url));
+            url_found = true;
+        }
+    }
+    if url_found {
+        return;
+    }
+    if token.contains('@') {
+        // A mail address; and, read as a scheme-less URL, whatever its authority says.
+        mail_host(token, out);
+        if let Some(h) = bare_host(token, true) {
+            out.push((h, HostForm::Bare));
+        }
+        return;
+    }
+    if let Some(h) = bare_host(token, false) {
+        out.push((h, HostForm::Bare));
+    }
+}
+
+/// The host of a mail address: after the last `@`, before any `?`, `#`, `/` or `>`.
+fn mail_host(address: &str, out: &mut Vec<(String, HostForm)>) {
+    let Some((local, domain)) = address.rsplit_once('@') else { return };
+    if local.is_empty() && domain.is_empty() {
+        return;
+    }
+    let domain = domain.split(['?', '#', '/', '>']).next().unwrap_or_default();
+    if let Some(h) = parse_host(domain) {
+        out.push((h, HostForm::Mail));
+    }
+}
+
+/// A bare `host[:port][/path]` (or, with `with_userinfo`, anything a scheme-less URL would be).
+fn bare_host(token: &str, with_userinfo: bool) -> Option<String> {
+    let authority_end = token.find(['/', '?', '#', '\\']).unwrap_or(token.len());
+    let authority = &token[..authority_end];
+    let host_part = if with_userinfo { authority.rsplit('@').next()? } else { authority };
+    let has_tail = authority_end < token.len() || host_part.contains(':');
+    let name = host_part.split(':').next()?.trim_end_matches('.');
+    if name.starts_with('[') {
+        return url_host(&format!("http://{token}"));
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    if labels.len() < 2 || labels.iter().any(|l| l.is_empty()) {
+        return None;
+    }
+    let all_numeric = labels.iter().all(|l| l.chars().all(|c| c.is_ascii_digit()));
+    let last = labels[labels.len() - 1].to_lowercase();
+    let ipv4 = all_numeric && labels.len() == 4;
+    let tld_ok = last.chars().all(char::is_alphanumeric)
+        && last.chars().any(char::is_alphabetic)
+        && last.chars().count() >= 2;
+    if !(ipv4 || tld_ok) {
+        return None;
+    }
+    if !ipv4 && !has_tail && FILE_EXTENSIONS.contains(&last.as_str()) {
+        return None;
+    }
+    url_host(&format!("http://{token}")).or_else(|| parse_host(name))
+}
+
+/// The host of an absolute URL, normalised.
+fn url_host(s: &str) -> Option<String> {
+    let u = url::Url::parse(s).ok()?;
+    let h = match u.host()? {
+        url::Host::Domain(d) => d.to_string(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+    };
+    let h = h.trim_end_matches('.').to_lowercase();
+    (!h.is_empty()).then_some(h)
+}
+
+/// A host name alone, normalised as the URL parser would (punycode, lower case, no trailing dot).
+pub fn parse_host(h: &str) -> Option<String> {
+    if h.is_empty() || h.contains(['/', '?', '#', '@', '\\']) {
+        return None;
+    }
+    url_host(&format!("http://{h}/"))
+}
+
+/// Statement keywords that make a string look like SQL.
+const SQL_STARTS: &[&str] = &[
+    "select", "insert", "update", "delete", "drop", "alter", "truncate", "create", "grant", "revoke",
+    "merge", "with", "replace", "upsert", "exec", "execute", "call", "copy", "rename", "comment", "vacuum",
+    "load", "lock", "explain", "declare", "attach", "detach", "pragma", "set", "use", "begin", "commit",
+    "rollback", "values",
+];
+
+/// Words that, after a statement keyword, make free text look like SQL (see `looks_like_sql`).
+const SQL_STRUCTURE: &[&str] = &[
+    "from",
+    "into",
+    "table",
+    "set",
+    "where",
+    "values",
+    "database",
+    "schema",
+    "index",
+    "view",
+    "column",
+    "join",
+    "returning",
+    "privileges",
+    "cascade",
+    "exists",
+];
+
+/// Statement keywords that make a string SQL whatever follows (they have no everyday meaning).
+const SQL_ALWAYS: &[&str] = &["truncate", "merge", "upsert", "vacuum", "pragma"];
+
+/// Starts with a statement keyword (after spaces, comments and punctuation) and has the structure
+/// of SQL after it: a second structure word (`FROM`, `TABLE`, `SET`, …), `ON … TO` for grants, `AS (`
+/// for `WITH`. Free text such as "Update the wiki" is not SQL; "Delete the rows from the archive" is
+/// treated as SQL (and, as it does not parse, as unparseable SQL: risky, which is the safe side).
+fn looks_like_sql(s: &str) -> bool {
+    let mut rest = s;
+    loop {
+        rest = rest.trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '/');
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map(|(_, r)| r).unwrap_or("");
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map(|(_, r)| r).unwrap_or("");
+        } else if rest.starts_with(['-', '/']) {
+            rest = &rest[1..];
+        } else {
+            break;
+        }
+    }
+    let first: String =
+        rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase();
+    if !SQL_STARTS.contains(&first.as_str()) {
+        return false;
+    }
+    if SQL_ALWAYS.contains(&first.as_str()) {
+        return true;
+    }
+    let lower = rest.to_ascii_lowercase();
+    let words: Vec<&str> =
+        lower.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(|w| !w.is_empty()).collect();
+    match first.as_str() {
+        // `GRANT … ON … TO …`, `REVOKE … ON … FROM …`.
+        "grant" | "revoke" => words.contains(&"on") && (words.contains(&"to") || words.contains(&"from")),
+        // A common table expression: `WITH name AS (`.
+        "with" => {
+            let squeezed: String = lower.split_whitespace().collect::<Vec<_>>().join(" ");
+            squeezed.contains(" as (") || squeezed.contains(" as(")
+        }
+        _ => words.iter().skip(1).any(|w| SQL_STRUCTURE.contains(w)),
+    }
+}
+
+/// Add what a string says as SQL, if it is SQL.
+fn sql_facts(s: &str, facts: &mut SqlFacts) {
+    if !looks_like_sql(s) {
+        return;
+    }
+    let dialects: [&dyn Dialect; 4] =
+        [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &MsSqlDialect {}];
+    let Some(statements) = dialects.iter().find_map(|d| sqlparser::parser::Parser::parse_sql(*d, s).ok())
+    else {
+        facts.unparseable = true;
+        return;
+    };
+    if statements.is_empty() {
+        facts.unparseable = true;
+        return;
+    }
+    let _ = visit_statements(&statements, |st| {
+        let (kind, schema) = statement_kind(st);
+        facts.kinds.insert(kind.to_string());
+        facts.schema_change |= schema;
+        facts.data_change |= kind != "select";
+        if let Statement::Drop { names, .. } = st {
+            facts.objects.extend(names.iter().map(|n| n.to_string().to_lowercase()));
+        }
+        ControlFlow::<()>::Continue(())
+    });
+    let _ = visit_relations(&statements, |name| {
+        facts.objects.insert(name.to_string().to_lowercase());
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// The kind of one statement and whether it changes schema.
+fn statement_kind(st: &Statement) -> (&'static str, bool) {
+    match st {
+        Statement::Query(_) => ("select", false),
+        Statement::Insert(_) => ("insert", false),
+        Statement::Update(_) => ("update", false),
+        Statement::Delete(_) => ("delete", false),
+        Statement::Merge(_) => ("merge", false),
+        Statement::Truncate(_) => ("truncate", true),
+        Statement::Drop { object_type, .. } => {
+            ("drop", !matches!(object_type, ObjectType::Role | ObjectType::User | ObjectType::Group))
+        }
+        Statement::Grant(_) | Statement::GrantRole(_) => ("grant", false),
+        Statement::Revoke(_) | Statement::RevokeRole(_) => ("revoke", false),
+        Statement::CreateRole(_) | Statement::CreateUser(_) => ("create", false),
+        Statement::AlterRole { .. } | Statement::AlterUser(_) => ("alter", false),
+        Statement::RenameTable(_) => ("alter", true),
+        other => {
+            // The rest of the (large) statement enum, by its variant name.
+            let debug = format!("{other:?}");
+            let name: String = debug.chars().take_while(char::is_ascii_alphanumeric).collect();
+            if name.starts_with("Drop") {
+                ("drop", true)
+            } else if name.starts_with("Alter") {
+                ("alter", true)
+            } else if name.starts_with("Create") {
+                ("create", true)
+            } else if name.starts_with("Grant") {
+                ("grant", false)
+            } else if name.starts_with("Revoke") {
+                ("revoke", false)
+            } else {
+                ("other", false)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn draft(system: &str, environment: &str, actions: Value) -> StepUpDraft {
+        serde_json::from_value(json!({
+            "identity": { "workload": "spiffe://acme.example/ns/t/sa/a", "display": "A", "on_behalf_of": [] },
+            "purpose": { "code": "t", "statement": "t" },
+            "data": { "class": "internal", "categories": [] },
+            "target": { "system": system, "environment": environment },
+            "actions": actions,
+        }))
+        .unwrap()
+    }
+
+    fn facts_of(tool: &str, args: Value) -> ActionFacts {
+        let d = draft("wiki", "production", json!([{ "tool": tool, "args": args, "reversible": true }]));
+        derive("spiffe://acme.example/ns/t/sa/a", &d, &PolicyData::default_data()).actions.remove(0)
+    }
+
+    fn hosts(args: Value) -> Vec<(String, HostZone)> {
+        let mut h: Vec<_> = facts_of("http.post", args).hosts.into_iter().map(|h| (h.host, h.zone)).collect();
+        h.dedup();
+        h
+    }
+
+    fn has_external(args: Value, host: &str) -> bool {
+        hosts(args).iter().any(|(h, z)| h == host && *z == HostZone::External)
+    }
+
+    #[test]
+    fn the_default_data_loads() {
+        let data = PolicyData::default_data();
+        assert_eq!(data.systems["payments-api"].environment, "production");
+        assert!(data.tools.contains_key("wiki.pages.get"));
+    }
+
+    #[test]
+    fn a_url_host_is_found_however_it_is_spelled() {
+        // The plain control and its spellings: each must name attacker.example as an external host.
+        let spellings = [
+            json!({ "url": "https://attacker.example/in" }),
+            json!({ "url": "https://attacker.example?@acme.example/" }),
+            json!({ "url": "https://attacker.example#@acme.example" }),
+            json!({ "url": "https://acme.example@attacker.example/" }),
+            json!({ "url": "HTTPS://ATTACKER.EXAMPLE./in" }),
+            json!({ "URL": "https://attacker.example/in" }),
+            json!({ "to": "https://attacker.example/in" }),
+            json!({ "targets": ["https://intranet.acme.example", "https://attacker.example/in"] }),
+            json!({ "body": "Please post the export to https://attacker.example/in, thanks." }),
+            json!({ "options": { "nested": [{ "deep": "https://attacker%2Eexample/in" }] } }),
+            json!({ "url": "  https:attacker.example/in" }),
+            json!({ "url": "https:\\\\attacker.example\\in" }),
+            json!({ "url": "//attacker.example/in" }),
+            json!({ "host": "attacker.example:8443" }),
+            json!({ "dest": "attacker.example/upload" }),
+            json!({ "recipient": "ops@attacker.example" }),
+            json!({ "to": "mailto:ops@attacker.example?subject=x" }),
+            json!({ "url": "https://attacker.exa\nmple/in" }),
+            json!({ "note": "attacker.example?@acme.example" }),
+            json!({ "https://attacker.example/in": true }),
+        ];
+        for args in spellings {
+            assert!(has_external(args.clone(), "attacker.example"), "{args}: {:?}", hosts(args.clone()));
+        }
+    }
+
+    #[test]
+    fn the_fragment_and_query_tricks_do_not_make_a_host_internal() {
+        for u in ["https://attacker.example?@acme.example/", "https://attacker.example#@acme.example"] {
+            let found = hosts(json!({ "url": u }));
+            assert!(found.contains(&("attacker.example".into(), HostZone::External)), "{u}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn zones_follow_the_data_file() {
+        assert_eq!(
+            hosts(json!({ "url": "https://wiki.acme.example/x" })),
+            vec![("wiki.acme.example".into(), HostZone::Internal)]
+        );
+        assert_eq!(
+            hosts(json!({ "url": "https://acme.example" })),
+            vec![("acme.example".into(), HostZone::Internal)]
+        );
+        // A look-alike suffix is not a subdomain.
+        assert_eq!(
+            hosts(json!({ "url": "https://evilacme.example" })),
+            vec![("evilacme.example".into(), HostZone::External)]
+        );
+        assert_eq!(
+            hosts(json!({ "destination": "sftp://acme@sftp.payroll-partner.example:22/in" })),
+            vec![("sftp.payroll-partner.example".into(), HostZone::Approved)]
+        );
+        // IP literals are hosts, and loopback or private addresses are not internal unless listed.
+        assert_eq!(
+            hosts(json!({ "url": "http://127.0.0.1:8080/x" })),
+            vec![("127.0.0.1".into(), HostZone::External)]
+        );
+        assert_eq!(
+            hosts(json!({ "url": "http://0x7f000001/" })),
+            vec![("127.0.0.1".into(), HostZone::External)]
+        );
+        assert_eq!(hosts(json!({ "url": "http://[::1]/" })), vec![("[::1]".into(), HostZone::External)]);
+        assert_eq!(hosts(json!({ "ip": "10.0.0.8" })), vec![("10.0.0.8".into(), HostZone::External)]);
+        // Unicode hosts come out as punycode; fullwidth dots are dots.
+        assert!(has_external(json!({ "url": "https://attacker\u{3002}example/" }), "attacker.example"));
+        assert!(has_external(json!({ "url": "https://bücher.example/" }), "xn--bcher-kva.example"));
+    }
+
+    #[test]
+    fn file_names_amounts_and_versions_are_not_hosts() {
+        assert!(hosts(
+            json!({ "file": "report.csv", "amount": "12450.00", "version": "2.14.3", "v": "v1.2" })
+        )
+        .is_empty());
+        // With a path or port, a file-like name is a host after all.
+        assert!(has_external(json!({ "to": "exfil.zip/upload" }), "exfil.zip"));
+    }
+
+    #[test]
+    fn sql_is_parsed_under_any_key_and_spelling() {
+        let spellings = [
+            json!({ "sql": "DROP TABLE orders;" }),
+            json!({ "SQL": "DROP TABLE orders;" }),
+            json!({ "q": "drop table orders" }),
+            json!({ "statement": "DROP/**/TABLE orders" }),
+            json!({ "query": "/* maintenance */ DROP TABLE orders" }),
+            json!({ "query": "-- cleanup\nDROP TABLE orders" }),
+            json!({ "query": "SELECT 1;\nDROP TABLE orders; --" }),
+            json!({ "batch": ["SELECT 1", "DROP TABLE IF EXISTS orders CASCADE"] }),
+            json!({ "job": { "steps": [{ "Statement": "dRoP tAbLe orders" }] } }),
+            json!({ "sql": "  \n\tDROP\n  TABLE\n\torders" }),
+            json!({ "sql": "EXPLAIN DROP TABLE orders" }),
+            json!({ "sql": "TRUNCATE TABLE orders" }),
+            json!({ "sql": "ALTER TABLE orders DROP COLUMN total" }),
+        ];
+        for args in spellings {
+            let sql = facts_of("warehouse.query", args.clone()).sql;
+            assert!(sql.schema_change && sql.data_change && !sql.unparseable, "{args}: {sql:?}");
+            assert!(sql.objects.contains("orders"), "{args}: {sql:?}");
+        }
+    }
+
+    #[test]
+    fn reads_mutations_and_garbage() {
+        let read = facts_of("warehouse.query", json!({ "sql": "SELECT a FROM t WHERE b = 1" })).sql;
+        assert_eq!(read.kinds, BTreeSet::from(["select".to_string()]));
+        assert!(!read.data_change && !read.schema_change && !read.unparseable);
+        let cte =
+            facts_of("x", json!({ "sql": "WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d" })).sql;
+        assert!(cte.data_change, "{cte:?}");
+        let grant = facts_of("x", json!({ "sql": "GRANT ALL PRIVILEGES ON t TO mallory" })).sql;
+        assert!(grant.kinds.contains("grant"), "{grant:?}");
+        let garbage = facts_of("x", json!({ "sql": "DROP TABLE orders WITH GARBAGE ((( " })).sql;
+        assert!(garbage.unparseable, "{garbage:?}");
+        // Free text that merely starts with a verb is not SQL.
+        let prose = facts_of("x", json!({ "summary": "Update the runbook", "n": "select" })).sql;
+        assert_eq!(prose, SqlFacts::default());
+    }
+
+    #[test]
+    fn tool_names_split_into_words() {
+        let words = |t: &str| name_words(t).into_iter().collect::<Vec<_>>();
+        assert!(words("billing.payInvoice").contains(&"pay".to_string()));
+        assert!(words("billing.payInvoice").contains(&"invoice".to_string()));
+        assert!(words("sendFunds").contains(&"funds".to_string()));
+        assert!(words("HTTPPost").contains(&"post".to_string()));
+        assert!(words("payments_pay-now/x:y z").contains(&"pay".to_string()));
+        assert!(words("ｐａｙｍｅｎｔｓ.pay").contains(&"payments".to_string()));
+        for spelling in ["sendfunds", "payinvoice", "billing.payinvoice", "PAYINVOICE", "wirefunds"] {
+            let f = facts_of(spelling, json!({}));
+            let all: BTreeSet<_> = f.words.union(&f.word_parts).cloned().collect();
+            assert!(
+                all.contains("pay")
+                    || all.contains("funds")
+                    || all.contains("invoice")
+                    || all.contains("wire"),
+                "{spelling}: {all:?}"
+            );
+        }
+        // Three-letter words only at an edge, read words never inside.
+        let display = facts_of("ui.display.update", json!({}));
+        assert!(!display.word_parts.contains("pay"), "{display:?}");
+        assert!(!facts_of("targetwipe", json!({})).word_parts.contains("get"));
+    }
+
+    #[test]
+    fn look_alikes_and_targets() {
+        let d = draft(
+            " Payments-API ",
+            "Sandbox",
+            json!([{ "tool": "\u{0440}ayments.pay", "args": {}, "reversible": true }]),
+        );
+        let f = derive("spiffe://acme.example/x", &d, &PolicyData::default_data());
+        assert!(f.lookalike && f.actions[0].lookalike);
+        assert_eq!(f.target.system, "payments-api");
+        assert!(f.target.catalogued);
+        assert_eq!(f.target.declared_environment, "sandbox");
+        let d = draft("hr-db.prod", "production", json!([]));
+        let f = derive("spiffe://acme.example/x", &d, &PolicyData::default_data());
+        assert!(!f.target.catalogued);
+        assert_eq!(f.target.resembles, vec!["hr-db".to_string()]);
+        assert!(derive(
+            "spiffe://acme.example/x",
+            &draft("ＨＲ_DB", "production", json!([])),
+            &PolicyData::default_data()
+        )
+        .target
+        .resembles
+        .contains(&"hr-db".to_string()));
+    }
+
+    #[test]
+    fn workloads_parse_as_spiffe_ids() {
+        assert_eq!(
+            workload_facts("spiffe://acme.example/ns/x").trust_domain.as_deref(),
+            Some("acme.example")
+        );
+        for bad in [
+            "https://acme.example/x",
+            "spiffe://acme.example@evil.example/x",
+            "spiffe://acme.example:1/x",
+            "spiffe:acme.example",
+        ] {
+            assert!(!workload_facts(bad).spiffe, "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_data_files_are_refused() {
+        assert!(PolicyData::from_json("{").is_err());
+        assert!(PolicyData::from_json("[]").is_err());
+        let mut v: Value = serde_json::from_str(DEFAULT_POLICY_DATA).unwrap();
+        v["systems"]["Payments-API"] = json!({ "environment": "production", "class": "restricted" });
+        assert!(PolicyData::from_json(&v.to_string()).is_err(), "names must be in normal form");
+        let mut v: Value = serde_json::from_str(DEFAULT_POLICY_DATA).unwrap();
+        v["systems"]["x"] = json!({ "environment": "production", "class": "secret" });
+        assert!(PolicyData::from_json(&v.to_string()).is_err(), "unknown class");
+        let mut v: Value = serde_json::from_str(DEFAULT_POLICY_DATA).unwrap();
+        v.as_object_mut().unwrap().remove("vocabulary");
+        assert!(PolicyData::from_json(&v.to_string()).is_err(), "missing vocabulary");
+        let mut v: Value = serde_json::from_str(DEFAULT_POLICY_DATA).unwrap();
+        v["internal_domain"] = json!([]);
+        assert!(PolicyData::from_json(&v.to_string()).is_err(), "unknown key");
+    }
+}
