@@ -3,8 +3,12 @@
 //! A notification only leads to the request: it carries a single default action ("open"),
 //! never an approve button — `ActionInvoked` can come from any process on the session bus. Text
 //! is escaped for markup (notification daemons such as dunst render it) and hidden characters are
-//! made visible. A burst from one workload (more than [`BURST_LIMIT`] in [`BURST_WINDOW`]) becomes
-//! one summarizing notification and a flood flag, not a storm.
+//! made visible. A burst from one workload (more than [`BURST_LIMIT`] requests of one tier in
+//! [`BURST_WINDOW`]) becomes one summarizing notification and a flood flag, not a storm.
+//!
+//! Bursts are counted per workload *and tier*: a flood of low-tier requests folds only low-tier
+//! notifications, so it can never silence a higher tier. Critical requests are never folded: each
+//! one gets its own notification, flood or not.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -16,7 +20,7 @@ use crate::display::visible;
 use crate::requests::RequestView;
 use crate::{Console, ConsoleError, Result};
 
-/// Requests from one workload within [`BURST_WINDOW`] above which they count as a flood.
+/// Requests of one tier from one workload within [`BURST_WINDOW`] above which they count as a flood.
 pub const BURST_LIMIT: usize = 5;
 /// The window of the burst count.
 pub const BURST_WINDOW: Duration = Duration::from_secs(60);
@@ -108,18 +112,26 @@ pub enum Notice {
     Flood(Shown),
 }
 
-/// Decides which requests notify, tracks bursts per workload.
+/// Decides which requests notify, tracks bursts per workload and tier.
 #[derive(Debug, Default)]
 pub struct Notifier {
-    recent: Mutex<HashMap<String, VecDeque<Instant>>>,
+    recent: Mutex<HashMap<(String, Tier), VecDeque<Instant>>>,
+}
+
+/// Whether a request of `tier` that is number `count` of its workload and tier within the window
+/// is folded into a flood (`Some(first)`, `first` when it is the one that starts the flood) or
+/// notified on its own (`None`). Critical requests are never folded.
+pub fn folded(tier: Tier, count: usize) -> Option<bool> {
+    (tier != Tier::Critical && count > BURST_LIMIT).then_some(count == BURST_LIMIT + 1)
 }
 
 impl Notifier {
-    /// Count a request from `workload`; the number within the window including this one.
-    pub fn record(&self, workload: &str) -> usize {
+    /// Count a request of `tier` from `workload`; the number of that workload's requests of that
+    /// tier within the window, this one included.
+    pub fn record(&self, workload: &str, tier: Tier) -> usize {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let q = recent.entry(workload.to_owned()).or_default();
+        let q = recent.entry((workload.to_owned(), tier)).or_default();
         while q.front().is_some_and(|t| now.duration_since(*t) > BURST_WINDOW) {
             q.pop_front();
         }
@@ -127,12 +139,13 @@ impl Notifier {
         q.len()
     }
 
-    /// Whether `workload` is flooding right now.
+    /// Whether `workload` is flooding right now, at any tier.
     pub fn is_flooded(&self, workload: &str) -> bool {
         let now = Instant::now();
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.get(workload).is_some_and(|q| {
-            q.iter().filter(|t| now.duration_since(**t) <= BURST_WINDOW).count() > BURST_LIMIT
+        recent.iter().any(|((w, _), q)| {
+            w == workload
+                && q.iter().filter(|t| now.duration_since(**t) <= BURST_WINDOW).count() > BURST_LIMIT
         })
     }
 
@@ -140,20 +153,24 @@ impl Notifier {
     pub async fn request_arrived(&self, console: &Console, id: &str) -> Result<Notice> {
         let v = console.request(id).await?;
         let settings = console.settings().await?;
-        let count = self.record(&v.workload);
-        if count > BURST_LIMIT {
-            if count == BURST_LIMIT + 1 && !settings.notifications_paused {
-                let summary = format!("Flood: {count} requests in a minute");
+        // An unknown tier counts as the highest: it is never folded and always passes the threshold.
+        let tier: Tier =
+            serde_json::from_value(serde_json::Value::String(v.tier.clone())).unwrap_or(Tier::Critical);
+        let count = self.record(&v.workload, tier);
+        match folded(tier, count) {
+            Some(true) if !settings.notifications_paused => {
+                let summary = format!("Flood: {count} {} requests in a minute", v.tier.to_uppercase());
                 let body = format!(
-                    "from {}\nFurther requests from this workload are flagged and not notified.",
-                    safe_text(&v.workload, 120)
+                    "from {}\nFurther {} requests from this workload are flagged and not notified; \
+                     higher tiers still are.",
+                    safe_text(&v.workload, 120),
+                    v.tier
                 );
                 return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, id).await?));
             }
-            return Ok(Notice::Quiet);
+            Some(_) => return Ok(Notice::Quiet),
+            None => {}
         }
-        let tier: Tier =
-            serde_json::from_value(serde_json::Value::String(v.tier.clone())).unwrap_or(Tier::Critical);
         if settings.notifications_paused || tier < settings.notify_threshold {
             return Ok(Notice::Quiet);
         }
@@ -201,11 +218,30 @@ mod tests {
     fn bursts_become_a_flood() {
         let n = Notifier::default();
         for i in 1..=BURST_LIMIT {
-            assert_eq!(n.record("w"), i);
+            assert_eq!(n.record("w", Tier::Low), i);
         }
         assert!(!n.is_flooded("w"));
-        n.record("w");
+        n.record("w", Tier::Low);
         assert!(n.is_flooded("w"));
         assert!(!n.is_flooded("other"));
+    }
+
+    /// A low-tier burst folds low-tier notifications only: the next high or critical request of
+    /// the same workload is counted on its own and notified.
+    #[test]
+    fn a_low_tier_flood_never_silences_a_higher_tier() {
+        let n = Notifier::default();
+        for _ in 0..50 {
+            n.record("w", Tier::Low);
+        }
+        let low = n.record("w", Tier::Low);
+        assert_eq!(folded(Tier::Low, low), Some(false), "the low flood is folded");
+        for tier in [Tier::Medium, Tier::High, Tier::Critical] {
+            let count = n.record("w", tier);
+            assert_eq!(count, 1, "{tier:?} counts apart from the low flood");
+            assert_eq!(folded(tier, count), None, "{tier:?} is notified on its own");
+        }
+        assert_eq!(folded(Tier::High, BURST_LIMIT + 1), Some(true), "a high flood starts its own summary");
+        assert_eq!(folded(Tier::Critical, 1000), None, "critical requests are never folded");
     }
 }

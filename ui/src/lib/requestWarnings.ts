@@ -5,6 +5,7 @@
  */
 import type { RequestDetail } from "../bindings/RequestDetail";
 import { warningsFor } from "./display";
+import { offscreenWarnings } from "./offscreen";
 
 /** A displayed field: its label, its text, and where it comes from in the claims (null: not from the request). */
 type Field = [label: string, value: string | null, path: string | null];
@@ -52,11 +53,13 @@ export function requestWarnings(d: RequestDetail): string[] {
     if (!value) continue;
     const inside = path !== null && path.endsWith(".args");
     for (const w of warningsFor(label, value)) {
-      const kind = w.startsWith(`${label}: contains `) ? " contains " : " mixes ";
-      // Rust does not look for look-alike letters inside arguments: the UI's finding always stands there.
-      const covered = path !== null && !(inside && kind === " mixes ") && rustSays(path, kind, inside);
+      const kind = w.startsWith(`${label}: contains `) ? " contains " : w.includes(" mixes ") ? " mixes " : null;
+      // Rust does not look for look-alike letters inside arguments, nor decode smuggled text: those findings stand.
+      const covered = kind !== null && path !== null && !(inside && kind === " mixes ") && rustSays(path, kind, inside);
       if (!covered && !out.includes(w)) out.push(w);
     }
   }
+  // Arguments pushed out of sight (padding, long lines, keys far down) — only the window knows its view.
+  for (const a of d.actions) out.push(...offscreenWarnings(`step ${a.index + 1} arguments`, a.argsJson));
   return out;
 }
