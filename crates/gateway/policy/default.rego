@@ -219,23 +219,6 @@ mail_rank := 3 if {
 	effective_rank >= class_rank.confidential
 } else := 2
 
-# Sensitive data mailed outside the company, in any environment: high, critical for restricted data.
-findings contains f if {
-	effective_rank >= class_rank.confidential
-	some i in mail_sends
-	some h in input.facts.actions[i].hosts
-	h.zone != "internal"
-	[rank, approvals] := mail_external_risk
-	f := finding(rank, approvals, "mail-external", sprintf(
-		"The agent wants to mail %s data to a recipient outside the company; an approver confirms the recipient.",
-		[effective_class]
-	))
-}
-
-mail_external_risk := [4, critical_quorum] if {
-	effective_rank == class_rank.restricted
-} else := [3, 1]
-
 # A system the catalogue does not know: the gateway cannot vouch for its environment or data, so a
 # person always sees the request (low, unless another finding says more).
 findings contains finding(1, 1, "uncatalogued-system", reason) if {
@@ -520,8 +503,8 @@ mail_sends contains i if {
 	kinds[i] == "mail"
 }
 
-# Actions that send data somewhere: exports and uploads, network calls (http, webhooks, ...), and any
-# change that names a URL. Where they send it is every host the action names (any key, any form).
+# Actions that send data somewhere: exports and uploads, network calls (http, webhooks, ...), mail, and
+# any change that names a URL. Where they send it is every host the action names (any key, any form).
 outbound contains i if {
 	some i, _ in input.actions
 	count(risk_words[i] & vocabulary.export) > 0
@@ -535,6 +518,11 @@ outbound contains i if {
 outbound contains i if {
 	some i, _ in input.actions
 	kinds[i] == "export"
+}
+
+# Mail goes where its recipients are: sensitive data mailed outside is sensitive data leaving.
+outbound contains i if {
+	some i in mail_sends
 }
 
 outbound contains i if {
