@@ -287,6 +287,19 @@ pub async fn pending(gw: &Gateway, approver: &Approver) -> Vec<Value> {
     r["items"].as_array().cloned().unwrap_or_default()
 }
 
+/// The decision tokens a gateway holds for request `id`, in arrival order, read from its database
+/// with `sqlite3` (the HTTP API never returns them: they carry binding codes).
+pub fn decision_tokens(gw: &Gateway, id: &str) -> Vec<String> {
+    assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'), "request id {id:?}");
+    let out = Command::new("sqlite3")
+        .arg(gw.data.join("gateway.db"))
+        .arg(format!("SELECT jwt FROM decisions WHERE request_id = '{id}' ORDER BY received_at, rowid"))
+        .output()
+        .expect("run sqlite3");
+    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8").lines().map(str::to_owned).collect()
+}
+
 /// GET a request's status as `agent`, long-polling up to `wait` seconds.
 pub async fn status(gw: &Gateway, agent: &Agent, id: &str, wait: u64) -> Value {
     http()

@@ -122,7 +122,8 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     assert!(shown.contains("delivered") || shown.contains("Delivered"), "the UI shows the delivery: {shown}");
     s.screenshot(&artifacts().join("approved.png")).await;
     assert_eq!(st["state"], "approved", "gateway state; the UI said: {shown}");
-    let decision = st["decisions"][0].as_str().expect("decision");
+    let tokens = decision_tokens(&gw, &high_id);
+    let decision = tokens.first().expect("decision");
     let jwk = console.jwk();
     protocol_check(decision, &jwk, &gw.ep);
 

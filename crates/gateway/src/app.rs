@@ -823,6 +823,16 @@ impl App {
                 claims.sub
             )));
         }
+        // The key was checked against a cache before the write lock: a rotation or removal
+        // committed since must still stop it.
+        let active: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM approvers WHERE kid = ? AND retired_at IS NULL")
+                .bind(&approver.kid)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if active.is_none() {
+            return Err(ApiError::unauthorized(format!("approver key {} is no longer active", approver.kid)));
+        }
         let row = store::step_up(&mut *tx, id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;

@@ -653,3 +653,44 @@ pub async fn events_after(db: &SqlitePool, seq: i64, limit: i64) -> sqlx::Result
         .fetch_all(db)
         .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store from before principals were normalized may hold two keys of one person: on open,
+    /// the newest stays active, the older is retired, and old decisions get their principal.
+    #[tokio::test]
+    async fn older_stores_keep_one_active_key_per_principal() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = open(dir.path()).await.unwrap();
+        for (kid, principal, at) in
+            [("k1", "Alice@Acme.Example", 1), ("k2", " alice@acme.example", 2), ("k3", "bob@acme.example", 3)]
+        {
+            sqlx::query(
+                "INSERT INTO approvers (kid, name, principal, jwk, created_at) VALUES (?, 'x', ?, '{}', ?)",
+            )
+            .bind(kid)
+            .bind(principal)
+            .bind(at)
+            .execute(&db)
+            .await
+            .unwrap();
+        }
+        sqlx::query("INSERT INTO step_ups (id, workload, state, policy_id, reason, target_system, iat, exp, response) VALUES ('r', 'w', 'pending', 'p', 'r', 's', 0, 0, '{}')")
+            .execute(&db).await.unwrap();
+        sqlx::query("INSERT INTO decisions (jti, request_id, approver, verdict, jwt, received_at) VALUES ('j', 'r', 'k1', 'approve', 't', 0)")
+            .execute(&db).await.unwrap();
+        drop(db);
+        let db = open(dir.path()).await.unwrap();
+        let active: Vec<String> = approvers(&db, false).await.unwrap().into_iter().map(|a| a.kid).collect();
+        assert_eq!(active, ["k2", "k3"]);
+        let k1 = approvers(&db, true).await.unwrap().into_iter().find(|a| a.kid == "k1").unwrap();
+        assert_eq!((k1.retired_why.as_deref(), k1.replaced_by.as_deref()), (Some("duplicate"), Some("k2")));
+        let p: String = sqlx::query_scalar("SELECT principal FROM decisions WHERE jti = 'j'")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(p, "alice@acme.example");
+    }
+}
