@@ -62,7 +62,8 @@ async fn approve_end_to_end() {
     assert!(out.contains("delivered"), "{out}");
     let status = status(&gw, &agent, &id, 0).await;
     assert_eq!(status["state"], "approved", "{status}");
-    let token = status["decisions"][0].as_str().expect("decision");
+    let tokens = decision_tokens(&gw, &id);
+    let token = tokens.first().expect("decision");
     let listed = console.json(&["show", &id]);
     assert_eq!(listed["state"], "approved");
     check_decision(&console, &listed["claims"], token, Verdict::Approve, "ticket 4411");
@@ -109,7 +110,7 @@ async fn deny_end_to_end_and_deny_without_reason_changes_nothing() {
     check_decision(
         &console,
         &shown["claims"],
-        status["decisions"][0].as_str().expect("decision"),
+        decision_tokens(&gw, &id).first().expect("decision"),
         Verdict::Deny,
         "not during the freeze",
     );
@@ -318,13 +319,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 async fn request_signed_by_an_unpinned_key_is_never_listed() {
     let console = Console::new();
     let (pinned, other) = (protocol::generate_key(), protocol::generate_key());
+    // An enforcement point's id is its key's (`ep-` and the start of the kid).
+    let fake = protocol::jwk::ep_id(&protocol::jwk::kid_of(&pinned.verifying_key()));
+    let fake = fake.as_str();
     let items = vec![
-        json!({"id": "forged-request-0000001", "jwt": signed_step_up("ep-fake", "forged-request-0000001", &other)}),
-        json!({"id": "genuine-request-000001", "jwt": signed_step_up("ep-fake", "genuine-request-000001", &pinned)}),
+        json!({"id": "forged-request-0000001", "jwt": signed_step_up(fake, "forged-request-0000001", &other)}),
+        json!({"id": "genuine-request-000001", "jwt": signed_step_up(fake, "genuine-request-000001", &pinned)}),
         // Validly signed, but announced under another id.
-        json!({"id": "relabelled-000000001", "jwt": signed_step_up("ep-fake", "genuine-request-000002", &pinned)}),
+        json!({"id": "relabelled-000000001", "jwt": signed_step_up(fake, "genuine-request-000002", &pinned)}),
     ];
-    let ep = FakeEp::start("ep-fake", &pinned, items).await;
+    let ep = FakeEp::start(fake, &pinned, items).await;
     let kid = protocol::jwk::kid_of(&pinned.verifying_key());
     console.ok(&["ep", "add", &ep.url, "--trust", &kid]);
 
@@ -352,7 +356,7 @@ async fn request_signed_by_an_unpinned_key_is_never_listed() {
     // as known: the forgery is rejected and the stored request stays as it was.
     let stored = console.json(&["show", "genuine-request-000001"]);
     ep.set_items(vec![
-        json!({"id": "genuine-request-000001", "jwt": signed_step_up("ep-fake", "genuine-request-000001", &other)}),
+        json!({"id": "genuine-request-000001", "jwt": signed_step_up(fake, "genuine-request-000001", &other)}),
     ]);
     let report = console.json(&["sync"]);
     assert_eq!(report[0]["rejected"], 1, "{report}");
