@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use countersign_console::display::{visible, visible_line};
+use countersign_console::display::{json_safe, visible, visible_line};
 use countersign_console::history::{Filter, Row};
 use countersign_console::keys::RotationOutcome;
 use countersign_console::requests::RequestView;
@@ -16,10 +16,15 @@ use countersign_protocol::{jwk::fingerprint, Verdict};
 use serde_json::Value;
 
 /// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`).
+/// Every line goes through [`visible`]: whatever a caller forgot, no control character (ESC, CSI
+/// U+009B, BEL, backspace, CR), bidi control or invisible character reaches the terminal raw.
+/// Fields from an enforcement point or an agent are passed through [`visible_line`] as well, so
+/// they also stay on their own line.
 macro_rules! out {
     ($($arg:tt)*) => {{
+        let line = visible(&format!($($arg)*)).0;
         let mut stdout = std::io::stdout().lock();
-        if writeln!(stdout, $($arg)*).is_err() {
+        if writeln!(stdout, "{line}").is_err() {
             std::process::exit(0);
         }
     }};
@@ -250,7 +255,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("countersign: {e}");
+            // Error messages quote enforcement points' answers: made terminal-safe like everything else.
+            eprintln!("countersign: {}", visible(&e.to_string()).0);
             ExitCode::from(e.exit_code() as u8)
         }
     }
@@ -267,7 +273,7 @@ fn read_ca(path: Option<&std::path::Path>) -> Result<Option<String>> {
 
 fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let s = serde_json::to_string_pretty(value).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-    out!("{s}");
+    out!("{}", json_safe(&s));
     Ok(())
 }
 
@@ -326,7 +332,7 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                             format!("NOT rotated ({})", visible_line(reason))
                         }
                     };
-                    out!("{} ({}): {outcome}", e.ep, e.url);
+                    out!("{} ({}): {outcome}", visible_line(&e.ep), visible_line(&e.url));
                 }
                 if missing > 0 {
                     out!(
@@ -342,19 +348,30 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
         Command::Ep(EpCmd::Add { url, trust: None, ca_cert }) => {
             let ca = read_ca(ca_cert.as_deref())?;
             let wk = console.fetch_well_known_with(&url, ca.as_deref()).await?;
-            out!("name  {}\nep    {}\nurl   {}", visible(&wk.name).0, visible(&wk.ep).0, wk.url);
+            out!(
+                "name  {}\nep    {}\nurl   {}",
+                visible_line(&wk.name),
+                visible_line(&wk.ep),
+                visible_line(&wk.url)
+            );
             for (kid, _) in &wk.keys {
-                out!("key   {kid}  fingerprint {}", fingerprint(kid));
+                out!("key   {}  fingerprint {}", visible_line(kid), visible_line(&fingerprint(kid)));
             }
             return Err(ConsoleError::Untrusted(format!(
                 "not pinned: compare the fingerprint with the gateway's operator, then run\n  countersign ep add {} --trust KID",
-                wk.url
+                visible_line(&wk.url)
             )));
         }
         Command::Ep(EpCmd::Add { url, trust: Some(kid), ca_cert }) => {
             let ca = read_ca(ca_cert.as_deref())?;
             let ep = console.add_ep_with(&url, &kid, ca.as_deref()).await?;
-            out!("pinned {} ({}) key {} ({})", ep.ep, visible(&ep.name).0, ep.kid, fingerprint(&ep.kid));
+            out!(
+                "pinned {} ({}) key {} ({})",
+                visible_line(&ep.ep),
+                visible_line(&ep.name),
+                visible_line(&ep.kid),
+                visible_line(&fingerprint(&ep.kid))
+            );
         }
         Command::Ep(EpCmd::List { json }) => {
             let eps = console.eps().await?;
@@ -371,18 +388,18 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 for e in eps {
                     out!(
                         "{}  {}  {}  key {}  {}",
-                        e.ep,
-                        visible(&e.name).0,
-                        e.url,
-                        fingerprint(&e.kid),
-                        e.connection()
+                        visible_line(&e.ep),
+                        visible_line(&e.name),
+                        visible_line(&e.url),
+                        visible_line(&fingerprint(&e.kid)),
+                        visible_line(&e.connection())
                     );
                 }
             }
         }
         Command::Ep(EpCmd::Remove { ep, force }) => {
             let ep = console.remove_ep(&ep, force).await?;
-            out!("removed {} ({})", ep.ep, ep.url);
+            out!("removed {} ({})", visible_line(&ep.ep), visible_line(&ep.url));
         }
         Command::Sync { json } => {
             let reports = console.sync().await?;
@@ -392,13 +409,16 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 for r in &reports {
                     out!(
                         "{}: {} new, {} rejected, {} resolved, {} delivered, {} queued{}",
-                        r.ep,
+                        visible_line(&r.ep),
                         r.new,
                         r.rejected,
                         r.resolved,
                         r.delivered,
                         r.queued,
-                        r.error.as_ref().map(|e| format!(" — error: {e}")).unwrap_or_default()
+                        r.error
+                            .as_ref()
+                            .map(|e| format!(" — error: {}", visible_line(e)))
+                            .unwrap_or_default()
                     );
                 }
             }
@@ -422,12 +442,12 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                         });
                     }
                     let line = if json {
-                        serde_json::to_string(&event).unwrap_or_default()
+                        json_safe(&serde_json::to_string(&event).unwrap_or_default())
                     } else {
                         describe(&event)
                     };
                     let mut out = std::io::stdout().lock();
-                    let _ = writeln!(out, "{line}");
+                    let _ = writeln!(out, "{}", visible_line(&line));
                     let _ = out.flush();
                 })
                 .await?;
@@ -443,12 +463,12 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                     let c = &r.claims;
                     out!(
                         "{}  {:8}  {:>5}s left  {}  {}  {}",
-                        r.id,
-                        r.tier,
+                        visible_line(&r.id),
+                        visible_line(&r.tier),
                         r.seconds_left,
-                        visible(c["identity"]["display"].as_str().unwrap_or("")).0,
-                        visible(c["purpose"]["code"].as_str().unwrap_or("")).0,
-                        r.state
+                        visible_line(c["identity"]["display"].as_str().unwrap_or("")),
+                        visible_line(c["purpose"]["code"].as_str().unwrap_or("")),
+                        visible_line(&r.state)
                     );
                 }
             }
@@ -490,18 +510,20 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
         let what = if verdict == Verdict::Approve { "approved" } else { "denied" };
         match &outcome.delivery {
             Delivery::Accepted { state, .. } => {
-                out!("{what} {id}: delivered; the request is now {state}")
+                out!("{what} {}: delivered; the request is now {}", visible_line(id), visible_line(state))
             }
             Delivery::Refused { status, answer } => {
                 let words = countersign_console::review::answer_words(answer);
                 out!(
-                    "{what} {id}: the enforcement point refused the decision (HTTP {status}): {}",
+                    "{what} {}: the enforcement point refused the decision (HTTP {status}): {}",
+                    visible_line(id),
                     visible_line(&words)
                 )
             }
             Delivery::Queued { error } => {
                 out!(
-                    "{what} {id}: decided, not delivered ({}); `countersign sync` retries",
+                    "{what} {}: decided, not delivered ({}); `countersign sync` retries",
+                    visible_line(id),
                     visible_line(error)
                 )
             }
@@ -516,27 +538,36 @@ async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -
     })
 }
 
+/// A watch event in one line; every field from an enforcement point through [`visible_line`].
 fn describe(event: &WatchEvent) -> String {
+    let l = |s: &str| visible_line(s);
     match event {
-        WatchEvent::Connected { ep } => format!("{ep}: connected"),
-        WatchEvent::Request { ep, id } => format!("{ep}: new request {id} (countersign show {id})"),
-        WatchEvent::Rejected { ep, reason } => format!("{ep}: REJECTED a request: {}", visible_line(reason)),
-        WatchEvent::Resolved { ep, id, state } => format!("{ep}: {id} is {state}"),
+        WatchEvent::Connected { ep } => format!("{}: connected", l(ep)),
+        WatchEvent::Request { ep, id } => {
+            format!("{}: new request {id} (countersign show {id})", l(ep), id = l(id))
+        }
+        WatchEvent::Rejected { ep, reason } => format!("{}: REJECTED a request: {}", l(ep), l(reason)),
+        WatchEvent::Resolved { ep, id, state } => format!("{}: {} is {}", l(ep), l(id), l(state)),
         WatchEvent::Disconnected { ep, error, retry_ms } => {
-            format!("{ep}: disconnected ({}); retrying in {retry_ms} ms", visible_line(error))
+            format!("{}: disconnected ({}); retrying in {retry_ms} ms", l(ep), l(error))
         }
     }
 }
 
+/// A request string for one line of `show`: hidden characters and newlines made visible.
 fn text(v: &Value) -> String {
-    visible(v.as_str().unwrap_or("")).0
+    visible_line(v.as_str().unwrap_or(""))
 }
 
 fn print_request(r: &RequestView) {
     let c = &r.claims;
-    out!("request   {}  ({})", r.id, r.ep);
-    out!("state     {}", r.state);
-    out!("tier      {} — {} approval(s) required", r.tier, c["policy"]["approvals_required"]);
+    out!("request   {}  ({})", visible_line(&r.id), visible_line(&r.ep));
+    out!("state     {}", visible_line(&r.state));
+    out!(
+        "tier      {} — {} approval(s) required",
+        visible_line(&r.tier),
+        visible_line(&c["policy"]["approvals_required"].to_string())
+    );
     out!("policy    {} ({})", text(&c["policy"]["reason"]), text(&c["policy"]["id"]));
     out!("expires   in {}s", r.seconds_left);
     out!("agent     {} <{}>", text(&c["identity"]["display"]), text(&c["identity"]["workload"]));
@@ -560,18 +591,37 @@ fn print_request(r: &RequestView) {
         for line in visible(&args).0.lines() {
             out!("       {line}");
         }
+        // Text smuggled in invisible characters (tag characters, variation selectors), decoded.
+        let mut strings = Vec::new();
+        collect_strings(&a["args"], &mut strings);
+        for hidden in strings.iter().flat_map(|s| countersign_console::display::smuggled(s)) {
+            out!("       ⚠ HIDDEN TEXT in invisible characters: {hidden}");
+        }
     }
     if c.get("binding").and_then(|b| b["required"].as_bool()) == Some(true) {
         out!("binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for");
     }
     if let Some(d) = &r.decision {
         let outcome = d.outcome.as_deref().unwrap_or("not delivered");
-        out!("decision  {} ({outcome}): {}", d.verdict, visible(&d.reason).0);
+        out!("decision  {} ({}): {}", d.verdict, visible_line(outcome), visible_line(&d.reason));
     }
     for w in &r.warnings {
-        out!("WARNING   {w}");
+        out!("WARNING   {}", visible_line(w));
     }
-    out!("digest    {}", r.digest);
+    out!("digest    {}", visible_line(&r.digest));
+}
+
+/// Every string in `v` (keys included), depth first.
+fn collect_strings<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+    match v {
+        Value::String(s) => out.push(s),
+        Value::Array(a) => a.iter().for_each(|x| collect_strings(x, out)),
+        Value::Object(o) => o.iter().for_each(|(k, x)| {
+            out.push(k);
+            collect_strings(x, out)
+        }),
+        _ => {}
+    }
 }
 
 fn parse_time(s: &str) -> Result<i64> {
@@ -609,9 +659,18 @@ async fn history(console: &Console, args: HistoryArgs) -> Result<()> {
                 Format::Jsonl => countersign_console::review::ExportFormat::Jsonl,
                 Format::Csv => countersign_console::review::ExportFormat::Csv,
             };
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            console.export_history(format, &mut out).await?;
-            out.flush().map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+            // Into a file or a pipe the export is exact; on a terminal it is shown like any output.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                let mut buf = Vec::new();
+                console.export_history(format, &mut buf).await?;
+                let text = String::from_utf8_lossy(&buf);
+                let mut out = std::io::stdout().lock();
+                write!(out, "{}", visible(&text).0).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+            } else {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                console.export_history(format, &mut out).await?;
+                out.flush().map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+            }
         }
         None => {
             let f = args.filter;

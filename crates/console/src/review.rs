@@ -72,23 +72,21 @@ pub fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// `rows` as CSV with a header, every cell through [`csv_cell`].
+/// `rows` as CSV with a header, for reading in a spreadsheet or a terminal: every cell through
+/// [`csv_cell`]; hidden characters (controls, bidi, invisible) made visible — in `detail` as JSON
+/// `\u` escapes, so it is still the same JSON value. The exact stored bytes are in the JSONL export.
 pub fn write_csv(rows: &[Row], out: &mut impl Write) -> Result<()> {
     let bad = |e: csv::Error| ConsoleError::Invalid(format!("writing the export: {e}"));
     let mut w = csv::Writer::from_writer(out);
     w.write_record(["seq", "at", "kind", "ep", "request_id", "detail", "prev_hash", "hash"]).map_err(bad)?;
     for r in rows {
+        let text = |s: &str| crate::display::visible(s).0;
         let (seq, at) = (r.seq.to_string(), r.at.to_string());
-        let cells = [
-            seq.as_str(),
-            at.as_str(),
-            &r.kind,
-            r.ep.as_deref().unwrap_or(""),
-            r.request_id.as_deref().unwrap_or(""),
-            &r.detail,
-            &r.prev_hash,
-            &r.hash,
-        ];
+        let (kind, ep, id) =
+            (text(&r.kind), text(r.ep.as_deref().unwrap_or("")), text(r.request_id.as_deref().unwrap_or("")));
+        let detail = crate::display::json_safe(&r.detail);
+        let cells =
+            [seq.as_str(), at.as_str(), &kind, &ep, &id, &detail, &text(&r.prev_hash), &text(&r.hash)];
         w.write_record(cells.map(csv_cell).iter().map(|c| c.as_bytes())).map_err(bad)?;
     }
     w.flush().map_err(|e| ConsoleError::Invalid(format!("writing the export: {e}")))?;
@@ -402,10 +400,14 @@ mod tests {
             prev_hash: "sha256:prev".into(),
             hash: "sha256:this".into(),
         };
-        let mut rows: Vec<Row> =
-            hostile.iter().enumerate().map(|(i, h)| row(i as i64 + 1, "request received", h, h, h)).collect();
-        let tricky = "a, \"quoted\"\nsecond line\r\nthird";
-        rows.push(row(99, "request received", "ep-plain", "req,1", tricky));
+        let detail_of = |h: &str| serde_json::json!({ "statement": h }).to_string();
+        let mut rows: Vec<Row> = hostile
+            .iter()
+            .enumerate()
+            .map(|(i, h)| row(i as i64 + 1, "request received", h, h, &detail_of(h)))
+            .collect();
+        let tricky = "a, \"quoted\"\nsecond line\r\nthird\u{9b}";
+        rows.push(row(99, "request received", "ep-plain", "req,1", &detail_of(tricky)));
         let mut out = Vec::new();
         write_csv(&rows, &mut out).unwrap();
         let mut reader = csv::Reader::from_reader(out.as_slice());
@@ -416,13 +418,21 @@ mod tests {
         let records: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
         assert_eq!(records.len(), rows.len());
         for (rec, h) in records.iter().zip(hostile) {
-            for col in [3, 4, 5] {
-                assert_eq!(&rec[col], format!("'{h}"), "column {col} of {h:?} is neutralized text");
+            // A CR is made visible (`<U+000D>=1+1` starts with `<`); every other one keeps its text.
+            let expected =
+                if h.starts_with('\r') { h.replacen('\r', "<U+000D>", 1) } else { format!("'{h}") };
+            for col in [3, 4] {
+                assert_eq!(&rec[col], expected, "column {col} of {h:?} is neutralized text");
             }
             assert_eq!(&rec[2], "request received");
+            let detail: serde_json::Value = serde_json::from_str(&rec[5]).unwrap();
+            assert_eq!(detail["statement"], *h, "the detail cell is the same JSON");
         }
         let last = &records[hostile.len()];
-        assert_eq!((&last[0], &last[3], &last[4], &last[5]), ("99", "ep-plain", "req,1", tricky));
+        assert_eq!((&last[0], &last[3], &last[4]), ("99", "ep-plain", "req,1"));
+        assert!(!last[5].contains('\u{9b}'), "hidden characters in detail are JSON escapes");
+        let detail: serde_json::Value = serde_json::from_str(&last[5]).unwrap();
+        assert_eq!(detail["statement"], tricky, "quoting, quotes and newlines round-trip");
         assert_eq!(&last[7], "sha256:this");
     }
 
