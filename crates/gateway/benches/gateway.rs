@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use countersign_gateway::facts;
 use countersign_gateway::policy::{Policy, PolicyInput};
 use countersign_gateway::{store, Config, ServeOptions};
 use countersign_protocol::{
@@ -50,6 +51,31 @@ const BENCH_POLICY: &str = r#"package countersign
 decision := {"outcome": "step_up", "id": "bench", "reason": "bench", "tier": "medium", "approvals_required": 1}
 "#;
 
+/// `n` timings of `f`.
+fn time(n: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// A draft whose SQL is about 240 kB: a long read-only query behind which a drop hides.
+fn big_sql_draft() -> StepUpDraft {
+    let columns: String =
+        (0..4_600).map(|i| format!("SUM(CASE WHEN c = {i} THEN v ELSE 0 END) AS c{i},\n")).collect();
+    let sql = format!("SELECT {columns} COUNT(*) FROM fact_orders;\nDROP TABLE fact_orders_staging; --");
+    let mut d = draft("bi.weekly-revenue");
+    d.target.system = "data-warehouse".into();
+    d.actions = vec![serde_json::from_value(json!({
+        "tool": "warehouse.query", "operation": "select", "args": {"sql": sql}, "reversible": true
+    }))
+    .expect("action")];
+    d
+}
+
 fn bench_policy() {
     let policy = Policy::default_policy();
     let d = draft("ap.pay-invoice");
@@ -57,23 +83,41 @@ fn bench_policy() {
     for _ in 0..200 {
         policy.evaluate(&input).expect("eval");
     }
-    let xs: Vec<Duration> = (0..5000)
-        .map(|_| {
-            let t = Instant::now();
-            policy.evaluate(&input).expect("eval");
-            t.elapsed()
-        })
-        .collect();
-    report("policy evaluation (default policy)", xs);
+    let data = policy.data().clone();
+    report(
+        "facts alone (URLs, SQL, words)",
+        time(5000, || drop(facts::derive(input.workload, input.draft, &data))),
+    );
+    report(
+        "policy evaluation with facts (default policy)",
+        time(5000, || drop(policy.evaluate(&input).expect("eval"))),
+    );
     let trivial = Policy::load(BENCH_POLICY).expect("load");
-    let xs: Vec<Duration> = (0..5000)
-        .map(|_| {
-            let t = Instant::now();
-            trivial.evaluate(&input).expect("eval");
-            t.elapsed()
-        })
-        .collect();
-    report("  baseline: one-rule policy", xs);
+    report(
+        "  baseline: one-rule policy, facts included",
+        time(5000, || drop(trivial.evaluate(&input).expect("eval"))),
+    );
+
+    // Two agents at once: each evaluation takes its own engine from the pool (no global lock).
+    let per_thread = 2500;
+    let parallel: Vec<Duration> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| time(per_thread, || drop(policy.evaluate(&input).expect("eval")))))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+    });
+    report("policy evaluation with facts, 2 threads at once", parallel);
+
+    let big = big_sql_draft();
+    let big_input = PolicyInput { workload: &big.identity.workload, draft: &big };
+    report(
+        "policy evaluation with facts, 240 kB SQL draft",
+        time(50, || drop(policy.evaluate(&big_input).expect("eval"))),
+    );
+    report(
+        "  baseline: one-rule policy, same draft",
+        time(50, || drop(trivial.evaluate(&big_input).expect("eval"))),
+    );
 }
 
 async fn start(dir: &std::path::Path, policy: Option<&str>) -> countersign_gateway::Running {
