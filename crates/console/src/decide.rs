@@ -77,8 +77,8 @@ type Signable = (RequestRow, Ep, protocol::Verified<StepUpClaims>, String);
 
 impl Console {
     /// Everything checked before signing a decision on `id` at time `t`.
-    async fn signable(&self, id: &str, input: &DecisionInput, t: i64) -> Result<Signable> {
-        let req = self.find(id).await?;
+    async fn signable(&self, ep: Option<&str>, id: &str, input: &DecisionInput, t: i64) -> Result<Signable> {
+        let req = self.find(ep, id).await?;
         if req.state != "pending" {
             return Err(ConsoleError::Refused(format!("the request is already {}", req.state)));
         }
@@ -115,10 +115,21 @@ impl Console {
     /// Refuses ([`ConsoleError::Refused`], nothing changed) when the request is resolved, expired,
     /// already decided here, no longer verifies against the pinned key, or a rule is missing.
     pub async fn decide(&self, id: &str, input: DecisionInput) -> Result<DecisionOutcome> {
+        self.decide_at(None, id, input).await
+    }
+
+    /// [`Console::decide`] on request `id` of enforcement point `ep` (its id or URL; `None`:
+    /// whichever one uses `id`, refused as ambiguous when several do).
+    pub async fn decide_at(
+        &self,
+        ep: Option<&str>,
+        id: &str,
+        input: DecisionInput,
+    ) -> Result<DecisionOutcome> {
         let t = now();
         // The keyring read (a D-Bus round trip) overlaps the checks; the key is dropped unused
         // (zeroized) when they refuse. A key is only created (first use) once they passed.
-        let (checked, key) = tokio::join!(self.signable(id, &input, t), self.existing_key());
+        let (checked, key) = tokio::join!(self.signable(ep, id, &input, t), self.existing_key());
         let (req, ep, verified, digest) = checked?;
         let key = match key? {
             Some(key) => key,

@@ -202,8 +202,9 @@ fn filtered<'a>(filter: &Filter, select: &str) -> (sqlx::QueryBuilder<'a, sqlx::
     if let Some(kind) = &filter.kind {
         q.push(" AND h.kind = ").push_bind(kind.clone());
     }
-    let received =
-        " AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'request received' AND ";
+    // A request is (enforcement point, id): another enforcement point's request under the same id
+    // never lends its attributes.
+    let received = " AND (h.ep, h.request_id) IN (SELECT ep, request_id FROM history WHERE kind = 'request received' AND ";
     if let Some(who) = &filter.identity {
         q.push(received).push("(json_extract(detail, '$.workload') = ").push_bind(who.clone());
         q.push(" OR EXISTS (SELECT 1 FROM json_each(detail, '$.on_behalf_of') WHERE value = ")
@@ -217,7 +218,7 @@ fn filtered<'a>(filter: &Filter, select: &str) -> (sqlx::QueryBuilder<'a, sqlx::
         q.push(received).push("json_extract(detail, '$.tier') = ").push_bind(tier.clone()).push(")");
     }
     if let Some(verdict) = &filter.decision {
-        q.push(" AND h.request_id IN (SELECT request_id FROM history WHERE kind = 'decision signed' AND ");
+        q.push(" AND (h.ep, h.request_id) IN (SELECT ep, request_id FROM history WHERE kind = 'decision signed' AND ");
         q.push("json_extract(detail, '$.verdict') = ").push_bind(verdict.clone()).push(")");
     }
     (q, search.is_some())

@@ -71,6 +71,9 @@ enum Command {
         /// Request id.
         #[arg(allow_hyphen_values = true)]
         id: String,
+        /// The enforcement point (its id or URL) the request came from, when several use that id.
+        #[arg(long)]
+        ep: Option<String>,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -80,6 +83,9 @@ enum Command {
         /// Request id.
         #[arg(allow_hyphen_values = true)]
         id: String,
+        /// The enforcement point (its id or URL) the request came from, when several use that id.
+        #[arg(long)]
+        ep: Option<String>,
         /// Why (required for high and critical requests).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
@@ -101,6 +107,9 @@ enum Command {
         /// Request id.
         #[arg(allow_hyphen_values = true)]
         id: String,
+        /// The enforcement point (its id or URL) the request came from, when several use that id.
+        #[arg(long)]
+        ep: Option<String>,
         /// Why (required).
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         reason: String,
@@ -473,20 +482,20 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 }
             }
         }
-        Command::Show { id, json } => {
-            let r = console.request(&id).await?;
+        Command::Show { id, ep, json } => {
+            let r = console.request_at(ep.as_deref(), &id).await?;
             if json {
                 print_json(&r)?;
             } else {
                 print_request(&r);
             }
         }
-        Command::Approve { id, reason, ttl, max_uses, code, json } => {
+        Command::Approve { id, ep, reason, ttl, max_uses, code, json } => {
             let input =
                 DecisionInput { verdict: Verdict::Approve, reason, ttl_s: ttl, max_uses, binding_code: code };
-            return decide(&console, &id, input, json).await;
+            return decide(&console, ep.as_deref(), &id, input, json).await;
         }
-        Command::Deny { id, reason, json } => {
+        Command::Deny { id, ep, reason, json } => {
             let input = DecisionInput {
                 verdict: Verdict::Deny,
                 reason,
@@ -494,16 +503,22 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 max_uses: None,
                 binding_code: None,
             };
-            return decide(&console, &id, input, json).await;
+            return decide(&console, ep.as_deref(), &id, input, json).await;
         }
         Command::History(args) => history(&console, args).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn decide(console: &Console, id: &str, input: DecisionInput, json: bool) -> Result<ExitCode> {
+async fn decide(
+    console: &Console,
+    ep: Option<&str>,
+    id: &str,
+    input: DecisionInput,
+    json: bool,
+) -> Result<ExitCode> {
     let verdict = input.verdict;
-    let outcome = console.decide(id, input).await?;
+    let outcome = console.decide_at(ep, id, input).await?;
     if json {
         print_json(&outcome)?;
     } else {

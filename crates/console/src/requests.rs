@@ -369,17 +369,33 @@ impl Console {
         Ok(moved > 0)
     }
 
-    pub(crate) async fn find(&self, id: &str) -> Result<RequestRow> {
-        let mut rows = sqlx::query_as::<_, RequestRow>("SELECT * FROM requests WHERE id = ? LIMIT 2")
-            .bind(id)
-            .fetch_all(self.db())
-            .await?;
+    /// The stored request `id` of enforcement point `ep` (its id or URL). A request id is unique
+    /// only within its enforcement point: without `ep`, an id that several enforcement points use
+    /// is [`ConsoleError::Ambiguous`] (naming them), never one of them picked — and with `ep`, any
+    /// of them can still be reached, whatever another enforcement point sends under the same id.
+    pub(crate) async fn find(&self, ep: Option<&str>, id: &str) -> Result<RequestRow> {
+        let ep = match ep {
+            Some(ep) => Some(self.ep(ep).await?.ep),
+            None => None,
+        };
+        let mut rows = sqlx::query_as::<_, RequestRow>(
+            "SELECT * FROM requests WHERE id = ? AND (? IS NULL OR ep = ?) ORDER BY ep LIMIT 10",
+        )
+        .bind(id)
+        .bind(&ep)
+        .bind(&ep)
+        .fetch_all(self.db())
+        .await?;
         match rows.len() {
-            0 => Err(ConsoleError::NotFound(format!("request {id}"))),
+            0 => Err(ConsoleError::NotFound(match &ep {
+                Some(ep) => format!("request {id} of {ep}"),
+                None => format!("request {id}"),
+            })),
             1 => Ok(rows.remove(0)),
-            _ => {
-                Err(ConsoleError::Ambiguous(format!("request id {id} is used by several enforcement points")))
-            }
+            _ => Err(ConsoleError::Ambiguous(format!(
+                "request id {id} is used by several enforcement points ({}): name one with --ep",
+                rows.iter().map(|r| r.ep.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
         }
     }
 
@@ -399,9 +415,15 @@ impl Console {
         view_of(r, decision)
     }
 
-    /// One request by id.
+    /// One request by id, when only one enforcement point uses that id (see [`Console::request_at`]).
     pub async fn request(&self, id: &str) -> Result<RequestView> {
-        let row = self.find(id).await?;
+        self.request_at(None, id).await
+    }
+
+    /// One request by enforcement point (id or URL; `None`: whichever one uses `id`, if only
+    /// one does) and id.
+    pub async fn request_at(&self, ep: Option<&str>, id: &str) -> Result<RequestView> {
+        let row = self.find(ep, id).await?;
         self.view(row).await
     }
 
