@@ -273,18 +273,19 @@ pub async fn post_decision(gw: &Gateway, approver: &Approver, id: &str, token: &
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
-/// The pending list as `approver`.
+/// The pending list as `approver`; panics unless the gateway answers 200 with an `items` list
+/// (a 401 or 500 must never read as "nothing pending").
 pub async fn pending(gw: &Gateway, approver: &Approver) -> Vec<Value> {
-    let r: Value = http()
+    let r = http()
         .get(gw.at("/v1/step-ups?state=pending"))
         .bearer_auth(approver.auth(&gw.ep))
         .send()
         .await
-        .expect("pending")
-        .json()
-        .await
-        .expect("json");
-    r["items"].as_array().cloned().unwrap_or_default()
+        .expect("pending");
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(status, 200, "pending list: {body}");
+    body["items"].as_array().cloned().unwrap_or_else(|| panic!("pending list without items: {body}"))
 }
 
 /// The decision tokens a gateway holds for request `id`, in arrival order, read from its database
@@ -349,5 +350,20 @@ impl Events {
     pub async fn next(&mut self, secs: u64) -> Option<(String, String, Value)> {
         use futures::StreamExt as _;
         tokio::time::timeout(Duration::from_secs(secs), self.stream.next()).await.ok().flatten()
+    }
+
+    /// Whether the stream ends (the server closes it) within `secs` seconds; events that arrive
+    /// meanwhile are skipped. False when it is still open at the deadline — "nothing yet" is not
+    /// "closed".
+    pub async fn closed_within(&mut self, secs: u64) -> bool {
+        use futures::StreamExt as _;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return false,
+                Ok(None) => return true,
+                Ok(Some(_)) => continue,
+            }
+        }
     }
 }

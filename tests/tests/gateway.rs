@@ -42,7 +42,7 @@ async fn lifecycle_submit_stream_approve_grant() {
     let poll = {
         let (gw_url, agent, id) = (gw.url.clone(), agent.clone(), id.clone());
         tokio::spawn(async move {
-            http()
+            let body = http()
                 .get(format!("{gw_url}/v1/step-ups/{id}?wait=20"))
                 .bearer_auth(&agent.token)
                 .send()
@@ -50,16 +50,24 @@ async fn lifecycle_submit_stream_approve_grant() {
                 .expect("poll")
                 .json::<Value>()
                 .await
-                .expect("json")
+                .expect("json");
+            (body, std::time::Instant::now())
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!poll.is_finished(), "the long-poll waits while the request is pending");
     let token = alice.decision(&claims, Verdict::Approve, "customer asked for it in ticket 4411", None);
     let (status, body) = post_decision(&gw, &alice, &id, &token).await;
+    let decided = std::time::Instant::now();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["state"], "approved");
 
-    let seen = poll.await.expect("poll task");
+    let (seen, answered) = poll.await.expect("poll task");
+    assert!(
+        answered.saturating_duration_since(decided) < std::time::Duration::from_secs(2),
+        "the long-poll answers within 2 s of the decision, not at its 20 s deadline (took {:?})",
+        answered.saturating_duration_since(decided)
+    );
     assert_eq!(seen["state"], "approved");
     // The agent sees who decided, how and why; never the decision token itself.
     assert_eq!(seen["decisions"][0]["kid"], alice.kid.as_str());
@@ -389,13 +397,21 @@ async fn idempotency_key_and_rate_limit() {
             .json(&draft(AGENT, "test.medium"))
             .send()
     };
-    let first: Value = send("k1").await.unwrap().json().await.unwrap();
-    let second: Value = send("k1").await.unwrap().json().await.unwrap();
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    };
+    let (s1, first) = answer(send("k1").await.unwrap()).await;
+    let (s2, second) = answer(send("k1").await.unwrap()).await;
+    assert_eq!((s1, s2), (201, 201), "{first} {second}");
     assert_eq!(first, second, "a retry gets the same request");
-    send("k2").await.unwrap();
-    send("k3").await.unwrap();
-    let r = send("k4").await.unwrap();
-    assert_eq!(r.status().as_u16(), 429);
+    assert_eq!(answer(send("k2").await.unwrap()).await.0, 201);
+    assert_eq!(answer(send("k3").await.unwrap()).await.0, 201, "the retry of k1 did not use up the limit");
+    let (s4, body) = answer(send("k4").await.unwrap()).await;
+    assert_eq!(s4, 429, "{body}");
+    assert_eq!(body["error"], "rate_limited");
+    let (s5, again) = answer(send("k1").await.unwrap()).await;
+    assert_eq!((s5, &again), (201, &first), "a retry is answered even over the limit");
 }
 
 #[tokio::test]
@@ -414,7 +430,7 @@ async fn restart_mid_stream_resumes_with_last_event_id() {
         last = seq;
     }
     gw.restart();
-    assert!(events.next(5).await.is_none(), "the old stream ended with the process");
+    assert!(events.closed_within(5).await, "the old stream ended with the process");
     for _ in 0..3 {
         let (status, body) = submit(&gw, &agent, &draft(AGENT, "test.medium")).await;
         assert_eq!(status, 201);
