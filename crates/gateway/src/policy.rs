@@ -124,6 +124,8 @@ pub struct Evaluation {
 #[derive(Debug, Clone)]
 pub struct Policy {
     shared: Arc<Shared>,
+    /// How long [`Policy::evaluate_bounded`] waits ([`EVAL_TIMEOUT`] unless changed).
+    timeout: Duration,
 }
 
 #[derive(Debug)]
@@ -169,7 +171,8 @@ impl Policy {
         engine
             .add_data(value)
             .map_err(|e| PolicyError::Load(format!("the data file does not fit the policy: {e}")))?;
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // At least two, so that one slow evaluation never holds up every agent.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).max(2);
         let policy = Policy {
             shared: Arc::new(Shared {
                 template: engine,
@@ -178,6 +181,7 @@ impl Policy {
                 workers: Arc::new(tokio::sync::Semaphore::new(workers)),
                 max_idle: workers * 2,
             }),
+            timeout: EVAL_TIMEOUT,
         };
         let sample = sample_draft();
         policy
@@ -189,6 +193,12 @@ impl Policy {
     /// The default policy with the default data.
     pub fn default_policy() -> Self {
         Self::load(DEFAULT_POLICY).expect("the default policy is tested to load")
+    }
+
+    /// The same policy with another time bound for [`Policy::evaluate_bounded`].
+    pub fn with_eval_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The data file the policy was loaded with.
@@ -228,15 +238,17 @@ impl Policy {
         Ok(Evaluation { decision, facts })
     }
 
-    /// What the gateway calls: evaluate on a blocking thread, at most one evaluation per core at
-    /// once, within [`EVAL_TIMEOUT`] (waiting for a turn included). Fails closed: an evaluation that
-    /// takes too long is a denial (`policy-timeout`). A too-large input is [`PolicyError::TooLarge`].
+    /// What the gateway calls: evaluate on a blocking thread, at most one evaluation per core (and
+    /// at least two) at once, within the time bound ([`EVAL_TIMEOUT`] by default; waiting for a turn
+    /// included). Fails closed: an evaluation that takes too long is a denial (`policy-timeout`); it
+    /// keeps its worker until it ends. A too-large input is [`PolicyError::TooLarge`].
     pub async fn evaluate_bounded(
         &self,
         workload: &str,
         draft: &StepUpDraft,
     ) -> Result<Outcome, PolicyError> {
         let policy = self.clone();
+        let timeout = self.timeout;
         let (workload, draft) = (workload.to_owned(), draft.clone());
         let run = async move {
             let permit = policy
@@ -253,13 +265,13 @@ impl Policy {
             .await
             .map_err(|e| PolicyError::Eval(format!("the evaluation stopped: {e}")))?
         };
-        match tokio::time::timeout(EVAL_TIMEOUT, run).await {
+        match tokio::time::timeout(timeout, run).await {
             Ok(result) => result,
             Err(_) => Ok(Outcome::Deny {
                 id: "policy-timeout".into(),
                 reason: format!(
                     "The policy could not classify this request within {} ms, so it is refused.",
-                    EVAL_TIMEOUT.as_millis()
+                    timeout.as_millis()
                 ),
             }),
         }
@@ -389,4 +401,71 @@ fn run_case(policy: &Policy, case: Case) -> CaseResult {
         format!("got {got}, expected {want}")
     };
     CaseResult { name: case.name, passed, detail }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Slow (a quarter of a million iterations) for purpose `slow`, instant otherwise.
+    const SLOW_POLICY: &str = r#"package countersign
+import rego.v1
+default decision := {"outcome": "deny", "id": "default", "reason": "No decision."}
+decision := {"outcome": "allow", "id": "fast", "reason": "Fast."} if input.purpose.code != "slow"
+decision := {"outcome": "allow", "id": "slow", "reason": "Slow."} if {
+	input.purpose.code == "slow"
+	count({x | some x in numbers.range(1, 500); some y in numbers.range(1, 500); x == y + 100000}) == 0
+}
+"#;
+
+    fn draft(purpose: &str) -> StepUpDraft {
+        let mut d = sample_draft();
+        d.purpose.code = purpose.into();
+        d
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_evaluation_is_denied_at_the_bound() {
+        let policy = Policy::load(SLOW_POLICY).unwrap().with_eval_timeout(Duration::from_millis(20));
+        let d = draft("slow");
+        match policy.evaluate_bounded(&d.identity.workload, &d).await.unwrap() {
+            Outcome::Deny { id, reason } => {
+                assert_eq!(id, "policy-timeout");
+                assert!(reason.contains("within 20 ms"), "{reason}");
+            }
+            other => panic!("a timed-out evaluation must be denied: {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_slow_evaluation_does_not_hold_up_another() {
+        let policy = Policy::load(SLOW_POLICY).unwrap().with_eval_timeout(Duration::from_secs(120));
+        let (slow, fast) = (draft("slow"), draft("fast"));
+        let started = Instant::now();
+        let slow_policy = policy.clone();
+        let slow_task = tokio::spawn(async move {
+            let outcome = slow_policy.evaluate_bounded(&slow.identity.workload, &slow).await.unwrap();
+            (outcome, started.elapsed())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let fast_outcome = policy.evaluate_bounded(&fast.identity.workload, &fast).await.unwrap();
+        let fast_done = started.elapsed();
+        let (slow_outcome, slow_done) = slow_task.await.unwrap();
+        assert!(matches!(fast_outcome, Outcome::Allow { ref id, .. } if id == "fast"), "{fast_outcome:?}");
+        assert!(matches!(slow_outcome, Outcome::Allow { ref id, .. } if id == "slow"), "{slow_outcome:?}");
+        // Under one global lock the fast evaluation would have waited for the slow one.
+        assert!(fast_done < slow_done, "fast took {fast_done:?}, slow {slow_done:?}");
+    }
+
+    #[test]
+    fn an_oversized_input_is_refused() {
+        let policy = Policy::default_policy();
+        let mut d = sample_draft();
+        d.actions[0].args.insert("blob".into(), serde_json::Value::String("x".repeat(MAX_INPUT_BYTES)));
+        match policy.evaluate(&PolicyInput { workload: &d.identity.workload, draft: &d }) {
+            Err(PolicyError::TooLarge { size, limit }) => assert!(size > limit && limit == MAX_INPUT_BYTES),
+            other => panic!("{other:?}"),
+        }
+    }
 }
