@@ -504,7 +504,7 @@ mail_sends contains i if {
 }
 
 # Actions that send data somewhere: exports and uploads, network calls (http, webhooks, ...), mail, and
-# any change that names a URL. Where they send it is every host the action names (any key, any form).
+# any action that names a URL (a read of an outside URL can carry data out in its query). Where they send it is every host the action names (any key, any form).
 outbound contains i if {
 	some i, _ in input.actions
 	count(risk_words[i] & vocabulary.export) > 0
@@ -526,8 +526,8 @@ outbound contains i if {
 }
 
 outbound contains i if {
-	some i in changes
-	some h in input.facts.actions[i].hosts
+	some i, a in input.facts.actions
+	some h in a.hosts
 	h.form == "url"
 }
 
@@ -603,7 +603,17 @@ environment := data.systems[input.facts.target.system].environment if {
 	not data.systems[s].environment in non_production
 } else := input.facts.target.declared_environment
 
+# The agent's declaration is trusted upwards only: a request it says runs in production (or anywhere
+# unknown) is judged as production, and so is one whose actions target a catalogued production system.
 production if not environment in non_production
+
+production if not input.facts.target.declared_environment in non_production
+
+production if {
+	some a in input.facts.actions
+	some s in a.systems
+	not data.systems[s].environment in non_production
+}
 
 trust_domain := input.facts.workload.trust_domain
 
@@ -625,5 +635,10 @@ declared_rank := object.get(class_rank, input.data.class, class_rank.restricted)
 catalogue_ranks contains class_rank[data.systems[input.facts.target.system].class] if input.facts.target.catalogued
 
 catalogue_ranks contains class_rank[data.systems[s].class] if some s in input.facts.target.resembles
+
+catalogue_ranks contains class_rank[data.systems[s].class] if {
+	some a in input.facts.actions
+	some s in a.systems
+}
 
 effective_class := class_names[effective_rank]

@@ -324,18 +324,16 @@ pub struct ActionFacts {
     pub roles: BTreeSet<String>,
     /// Some key named `external` (any case, any depth) is `true`: the agent says data leaves.
     pub flagged_external: bool,
+    /// Catalogued systems the action's own `target` names or resembles (as for the request's
+    /// target), sorted: the policy judges the action by them too.
+    pub systems: Vec<String>,
 }
 
 /// Derive the facts of a draft submitted by `workload`.
 pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
     let system = normal_name(&draft.target.system);
     let catalogued = data.systems.contains_key(&system);
-    let resembles = if catalogued {
-        Vec::new()
-    } else {
-        let compact = compact(&system);
-        data.systems.keys().filter(|k| compact.contains(&self::compact(k))).cloned().collect()
-    };
+    let resembles = if catalogued { Vec::new() } else { resembled(&system, data) };
     let actions: Vec<ActionFacts> = draft
         .actions
         .iter()
@@ -373,7 +371,13 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
             for (k, v) in &a.args {
                 keyed_facts(k, v, &mut roles, &mut flagged_external);
             }
+            let systems = match &a.target {
+                Some(t) if data.systems.contains_key(&normal_name(t)) => vec![normal_name(t)],
+                Some(t) => resembled(t, data),
+                None => Vec::new(),
+            };
             ActionFacts {
+                systems,
                 declared: data.tools.contains_key(&tool),
                 tool,
                 words,
@@ -403,6 +407,12 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
 /// NFKC, trimmed, lower case: the form names are looked up in.
 pub fn normal_name(s: &str) -> String {
     s.nfkc().collect::<String>().trim().to_lowercase()
+}
+
+/// Catalogued systems whose compact name is contained in `name`'s (`hr-db.prod` → `hr-db`).
+fn resembled(name: &str, data: &PolicyData) -> Vec<String> {
+    let compact = compact(name);
+    data.systems.keys().filter(|k| compact.contains(&self::compact(k))).cloned().collect()
 }
 
 /// Letters and digits only, of the normal form.
@@ -1012,6 +1022,13 @@ mod tests {
         let f = derive("spiffe://acme.example/x", &d, &PolicyData::default_data());
         assert!(!f.target.catalogued);
         assert_eq!(f.target.resembles, vec!["hr-db".to_string()]);
+        let d = draft(
+            "wiki",
+            "production",
+            json!([{ "tool": "x", "target": "Payments-API.eu", "args": {}, "reversible": true }]),
+        );
+        let f = derive("spiffe://acme.example/x", &d, &PolicyData::default_data());
+        assert_eq!(f.actions[0].systems, vec!["payments-api".to_string()]);
         assert!(derive(
             "spiffe://acme.example/x",
             &draft("ＨＲ_DB", "production", json!([])),

@@ -800,6 +800,16 @@ fn spelling_table() -> Vec<Spellings> {
                     export("crm", "staging", true, "crm.contacts.export", json!({ "destination": url })),
                 ));
                 v.push((
+                    "a read with an outside callback URL",
+                    export(
+                        "orders-db-staging",
+                        "staging",
+                        true,
+                        "crm.contacts.get",
+                        json!({ "callback": url }),
+                    ),
+                ));
+                v.push((
                     "mail to the outside host",
                     draft(
                         "confidential",
@@ -850,6 +860,17 @@ fn spelling_table() -> Vec<Spellings> {
                 (
                     "uncatalogued look-alike system",
                     pay("payments.pay", None, "payments-api-sandbox", "sandbox", "public", true),
+                ),
+                (
+                    "a staging system, the action aimed at payments-api",
+                    draft(
+                        "internal",
+                        &[],
+                        "feature-flags-staging",
+                        "staging",
+                        vec![json!({ "tool": "payments.pay", "target": "payments-api",
+                            "args": { "amount": "9800.00" }, "reversible": true })],
+                    ),
                 ),
             ],
         },
