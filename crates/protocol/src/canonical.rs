@@ -36,12 +36,14 @@ mod tests {
           "literals": [null, true, false]
         }"#;
         let v: Value = serde_json::from_str(input).unwrap();
-        // 1E30 is beyond 2^53, which I-JSON forbids for our protocol; canonicalize the rest through
-        // serde_jcs directly to check the RFC's number formatting as well.
-        let out = serde_jcs::to_string(&v).unwrap();
+        // 1E30 is beyond 2^53, which I-JSON forbids in this protocol: the crate's canonicalizer
+        // refuses the example as given, and reproduces it byte for byte without that one number.
+        assert!(matches!(canonicalize(&v), Err(ProtocolError::NotIJson(_))), "1E30 must be refused");
+        let mut within = v.clone();
+        within["numbers"].as_array_mut().unwrap().remove(1);
         assert_eq!(
-            out,
-            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
+            canonicalize(&within).unwrap(),
+            r#"{"literals":[null,true,false],"numbers":[333333333.3333333,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#
         );
     }
 
@@ -63,7 +65,8 @@ mod tests {
         assert_eq!(out, expected);
     }
 
-    /// RFC 8785 appendix B: IEEE 754 number serialization samples within the I-JSON range.
+    /// RFC 8785 appendix B: IEEE 754 number serialization samples within the I-JSON range,
+    /// through the crate's own canonicalizer; the samples beyond ±2^53 are refused by it.
     #[test]
     fn rfc8785_numbers() {
         for (input, expected) in [
@@ -73,12 +76,17 @@ mod tests {
             ("4.50", "4.5"),
             ("0.002", "0.002"),
             ("1e-7", "1e-7"),
+            ("0.000001", "0.000001"),
+            ("123456789012345.6", "123456789012345.6"),
             ("9007199254740991", "9007199254740991"),
             ("-9007199254740991", "-9007199254740991"),
-            ("295147905179352830000", "295147905179352830000"),
         ] {
-            let v: Value = serde_json::from_str(input).unwrap();
-            assert_eq!(serde_jcs::to_string(&v).unwrap(), expected, "{input}");
+            let v: Value = serde_json::from_str(&format!("[{input}]")).unwrap();
+            assert_eq!(canonicalize(&v).unwrap(), format!("[{expected}]"), "{input}");
+        }
+        for beyond in ["295147905179352830000", "9007199254740993", "-9007199254740993", "1e30"] {
+            let v: Value = serde_json::from_str(&format!("[{beyond}]")).unwrap();
+            assert!(canonicalize(&v).is_err(), "{beyond} is beyond I-JSON and must be refused");
         }
     }
 

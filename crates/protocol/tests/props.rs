@@ -27,9 +27,25 @@ proptest! {
         let mut bytes = t.clone().into_bytes();
         let i = pos.index(bytes.len());
         bytes[i] = bytes[i].wrapping_add(delta);
-        // A changed byte may make the token not UTF-8 at all: that is a failure too.
-        if let Ok(tampered) = String::from_utf8(bytes) {
-            prop_assert!(verify::<Value>(&tampered, "t+jwt", &key.verifying_key(), &Validation::at(1_500)).is_err());
-        }
+        // A token arrives as text: bytes that are not UTF-8 reach a verifier as replacement
+        // characters (or not at all). Either way the result must be a rejection, every case.
+        let tampered = String::from_utf8_lossy(&bytes).into_owned();
+        prop_assert_ne!(&tampered, &t);
+        prop_assert!(verify::<Value>(&tampered, "t+jwt", &key.verifying_key(), &Validation::at(1_500)).is_err());
+    }
+
+    /// Tampering that stays inside the token alphabet (base64url and the dots): the changed
+    /// token is always well-formed text, and always refused.
+    #[test]
+    fn any_character_change_fails(s in "[a-z]{1,20}", pos in any::<prop::sample::Index>(), pick in any::<prop::sample::Index>()) {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+        let key = countersign_protocol::generate_key();
+        let t = sign(&claims(&s, 7), "t+jwt", &key).unwrap();
+        let mut bytes = t.clone().into_bytes();
+        let i = pos.index(bytes.len());
+        let others: Vec<u8> = ALPHABET.iter().copied().filter(|c| *c != bytes[i]).collect();
+        bytes[i] = others[pick.index(others.len())];
+        let tampered = String::from_utf8(bytes).expect("the alphabet is ASCII");
+        prop_assert!(verify::<Value>(&tampered, "t+jwt", &key.verifying_key(), &Validation::at(1_500)).is_err());
     }
 }
