@@ -267,3 +267,73 @@ async fn hostile_ids_and_error_bodies_from_an_enforcement_point_are_escaped_and_
         assert!(detail.is_object());
     }
 }
+
+/// Kills the wrapped child on drop, so a failing test leaves no `watch` behind.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What dunst has shown (it lists a notification in its history only once it is closed).
+fn dunst_history() -> String {
+    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = std::process::Command::new("dunstctl").arg("history").output().expect("dunstctl history");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Finding 13 (notifications): a flood of lower-tier requests from one workload is folded into
+/// one summary, and a critical request of the same workload during that flood still gets its own
+/// notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lower_tier_flood_never_silences_a_critical_notification() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    let console = Console::new();
+    console.connect(&gw, "alice@acme.example").await;
+    let mut watch = KillOnDrop(
+        console.command(&["watch"]).stdout(std::process::Stdio::piped()).spawn().expect("countersign watch"),
+    );
+    // Requests go out only once the stream is open ("EP: connected"), so each arrives as an event.
+    let stdout = watch.0.stdout.take().expect("watch stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.ends_with(": connected") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(20)).expect("watch connects");
+
+    // Seven medium requests in a burst: more than the flood limit (five a minute per tier).
+    for _ in 0..7 {
+        let mut d = draft(AGENT, "test.medium");
+        d["identity"]["display"] = json!("Noisy medium agent");
+        submitted(&gw, &agent, &d).await;
+    }
+    let mut d = draft(AGENT, "test.critical");
+    d["identity"]["display"] = json!("Critical payments agent");
+    submitted(&gw, &agent, &d).await;
+
+    let mut history = String::new();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        history += &dunst_history();
+        if history.contains("Critical payments agent") && history.contains("Flood") {
+            break;
+        }
+    }
+    drop(watch);
+    assert!(history.contains("Flood: 6 MEDIUM requests"), "the medium burst is folded: {history}");
+    assert!(
+        history.contains("CRITICAL · Critical payments agent"),
+        "the critical request has its own notification during the flood: {history}"
+    );
+}
