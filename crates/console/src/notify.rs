@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use countersign_protocol::Tier;
 
-use crate::display::visible;
+use crate::display::visible_line;
 use crate::requests::RequestView;
 use crate::{Console, ConsoleError, Result};
 
@@ -27,9 +27,11 @@ pub const BURST_WINDOW: Duration = Duration::from_secs(60);
 /// Longest notification body, in characters.
 const MAX_BODY: usize = 300;
 
-/// Escape markup and neutralize hidden characters; cut to `max` characters.
+/// Escape markup and neutralize hidden characters; cut to `max` characters. One line: a newline in
+/// a request's text is shown as `<U+000A>`, so it cannot start a line of the notification's own
+/// (a fake "on behalf of" line, say).
 pub fn safe_text(s: &str, max: usize) -> String {
-    let (shown, _) = visible(s);
+    let shown = visible_line(s);
     let mut out = String::with_capacity(shown.len());
     for (i, c) in shown.chars().enumerate() {
         if i == max {
@@ -212,6 +214,8 @@ mod tests {
         assert_eq!(safe_text("<b>pay</b> & go", 100), "&lt;b&gt;pay&lt;/b&gt; &amp; go");
         assert_eq!(safe_text("a\u{202E}b", 100), "a&lt;U+202E&gt;b");
         assert_eq!(safe_text("abcdef", 3), "abc…");
+        assert_eq!(safe_text("Pay\non behalf of the CEO", 100), "Pay&lt;U+000A&gt;on behalf of the CEO");
+        assert_eq!(safe_text("ls\u{FE00}\u{2800}", 100), "ls&lt;U+FE00&gt;&lt;U+2800&gt;");
     }
 
     #[test]
