@@ -287,6 +287,30 @@ mod tests {
         assert!(matches!(verify::<Value>(&t, "t+jwt", &vk, &lax), Err(ProtocolError::Expired { .. })));
     }
 
+    /// A signature that does not verify is refused even when the kid resolves to a key: a token
+    /// signed by another key under a trusted kid, and a payload swapped in after signing.
+    #[test]
+    fn bad_signatures_are_refused() {
+        let key = crate::generate_key();
+        let vk = key.verifying_key();
+        let now = 1_800_000_000;
+        let every_kid_is_trusted = |_: &str| Some(vk);
+        let forged = sign(&claims(now), "t+jwt", &crate::generate_key()).unwrap();
+        assert!(matches!(
+            verify::<Value>(&forged, "t+jwt", &every_kid_is_trusted, &Validation::at(now)),
+            Err(ProtocolError::BadSignature)
+        ));
+        let genuine = sign(&claims(now), "t+jwt", &key).unwrap();
+        let other =
+            sign(&json!({"iss":"b","aud":"ep","iat":now,"exp":now+60,"jti":"y"}), "t+jwt", &key).unwrap();
+        let mut parts: Vec<&str> = genuine.split('.').collect();
+        parts[1] = other.split('.').nth(1).unwrap();
+        assert!(matches!(
+            verify::<Value>(&parts.join("."), "t+jwt", &vk, &Validation::at(now)),
+            Err(ProtocolError::BadSignature)
+        ));
+    }
+
     #[test]
     fn rejects_other_algs_and_crit() {
         let key = crate::generate_key();
