@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_KEYS_NAMED, offscreenWarnings, VISIBLE_COLUMNS, VISIBLE_LINES } from "./offscreen";
+import { columnsFor, MAX_KEYS_NAMED, offscreenWarnings, VISIBLE_COLUMNS, VISIBLE_LINES } from "./offscreen";
 
 const pretty = (v: unknown) => JSON.stringify(v, null, 2);
 
@@ -32,6 +32,17 @@ describe("offscreenWarnings", () => {
     for (let i = 30; i < 60; i++) big[`field${i}`] = "x";
     const many = offscreenWarnings("arguments", pretty(big));
     expect(many[0]).toContain(`and ${61 - (VISIBLE_LINES - 1) - MAX_KEYS_NAMED} more: scroll the arguments to read them`);
+  });
+
+  it("measures the line against the width the window gives the arguments", () => {
+    expect(columnsFor(0)).toBe(VISIBLE_COLUMNS);
+    expect(columnsFor(500)).toBe(62);
+    expect(columnsFor(10)).toBe(20);
+    const line = pretty({ text: "x".repeat(70) });
+    expect(offscreenWarnings("a", line, columnsFor(1200))).toEqual([]);
+    expect(offscreenWarnings("a", line, columnsFor(500))).toEqual([
+      "a: 1 line is wider than the view (up to 82 characters): text continues to the right",
+    ]);
   });
 
   it("is quiet for ordinary arguments", () => {

@@ -6,8 +6,17 @@
  * before deciding. Pure: no DOM; the limits are the `<pre>`'s size in characters and lines (see RequestDetail).
  */
 
-/** Characters of a line the arguments block shows before it must be scrolled sideways. */
+/** Characters of a line the arguments block shows before it must be scrolled sideways, when its width is unknown. */
 export const VISIBLE_COLUMNS = 96;
+/** Width of one character of the arguments block (12px monospace is about 0.6em; a wider guess warns earlier). */
+const CHAR_PX = 7.3;
+/** What the list of steps adds around an arguments block: step padding and borders, the block's own padding. */
+const CHROME_PX = 44;
+
+/** Characters per line of an arguments block in a list of steps `widthPx` wide (0: not laid out, the default). */
+export function columnsFor(widthPx: number): number {
+  return widthPx > 0 ? Math.max(20, Math.floor((widthPx - CHROME_PX) / CHAR_PX)) : VISIBLE_COLUMNS;
+}
 /** Lines the arguments block shows before it must be scrolled down. */
 export const VISIBLE_LINES = 18;
 /** Keys below the view named in the warning, at most (the warning wraps; it must not become a wall itself). */
@@ -38,10 +47,11 @@ function keysBelow(json: string, from: number): string[] {
 }
 
 /**
- * Warnings for one step's arguments (`argsJson`, pretty-printed JSON), each starting with `label`. Text from the
+ * Warnings for one step's arguments (`argsJson`, pretty-printed JSON) shown `columns` characters wide, each starting
+ * with `label`. Text from the
  * request is quoted only through the caller's safe rendering (keys are returned as they are; SafeText shows them).
  */
-export function offscreenWarnings(label: string, argsJson: string): string[] {
+export function offscreenWarnings(label: string, argsJson: string, columns = VISIBLE_COLUMNS): string[] {
   const out: string[] = [];
   let args: unknown;
   try {
@@ -65,7 +75,7 @@ export function offscreenWarnings(label: string, argsJson: string): string[] {
     }
   });
   const lines = argsJson.split("\n");
-  const long = lines.filter((l) => [...l].length > VISIBLE_COLUMNS).length;
+  const long = lines.filter((l) => [...l].length > columns).length;
   if (long > 0) {
     const widest = Math.max(...lines.map((l) => [...l].length));
     out.push(

@@ -5,12 +5,13 @@
  */
 import type { RequestDetail } from "../bindings/RequestDetail";
 import { warningsFor } from "./display";
-import { offscreenWarnings } from "./offscreen";
+import { offscreenWarnings, VISIBLE_COLUMNS } from "./offscreen";
 
 /** A displayed field: its label, its text, and where it comes from in the claims (null: not from the request). */
 type Field = [label: string, value: string | null, path: string | null];
 
-export function requestWarnings(d: RequestDetail): string[] {
+/** `columns`: how many characters of an arguments line the window shows (see `columnsFor`). */
+export function requestWarnings(d: RequestDetail, columns = VISIBLE_COLUMNS): string[] {
   const s = d.summary;
   const fields: Field[] = [
     ["workload", s.workload, "request.identity.workload"],
@@ -60,6 +61,6 @@ export function requestWarnings(d: RequestDetail): string[] {
     }
   }
   // Arguments pushed out of sight (padding, long lines, keys far down) — only the window knows its view.
-  for (const a of d.actions) out.push(...offscreenWarnings(`step ${a.index + 1} arguments`, a.argsJson));
+  for (const a of d.actions) out.push(...offscreenWarnings(`step ${a.index + 1} arguments`, a.argsJson, columns));
   return out;
 }
