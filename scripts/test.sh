@@ -9,7 +9,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "front end: build, unit tests (Vitest), lint (no raw HTML), type check"
 build_ui
-(cd ui && npm test --silent && npm run --silent lint)
+mkdir -p target
+(cd ui && NO_COLOR=1 npm test --silent 2>&1) | tee target/vitest.log
+(cd ui && npm run --silent lint)
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -25,11 +27,24 @@ bash scripts/with-session.sh cargo test --workspace -- --test-threads=2 2>&1 | t
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
 step "interop: a PyJWT + rfc8785 client against the demo gateway"
-bash tests/interop/run.sh
+bash tests/interop/run.sh 2>&1 | tee target/interop.log
 
 step "benchmarks compile"
 cargo bench --no-run --quiet -p countersign-protocol -p countersign-gateway -p countersign-console-core -p countersign-blackbox
 
-passed=$(grep -E "^test result:" target/cargo-test.log | awk '{p += $4} END {print p}')
+# The summary counts what each suite itself reported: cargo's "test result" lines, Vitest's "Tests"
+# line and the interop client's count of checks. A suite that reported nothing fails the run.
+count() { # FILE REGEX FIELD — sum FIELD of the lines matching REGEX; fail when none matched
+  local n
+  n=$(grep -E "$2" "$1" | awk -v f="$3" '{s += $f; c++} END {if (c) print s; else print "none"}')
+  [ "$n" != none ] || { echo "no result line matching '$2' in $1" >&2; exit 1; }
+  echo "$n"
+}
+rust_passed=$(count target/cargo-test.log "^test result:" 4)
+rust_failed=$(count target/cargo-test.log "^test result:" 6)
+vitest_passed=$(sed 's/\x1b\[[0-9;]*m//g' target/vitest.log | count /dev/stdin "^ +Tests +[0-9]+ passed" 2)
+interop_passed=$(count target/interop.log "^interop: [0-9]+ passed" 2)
 echo
-echo "summary: $((passed + 1)) passed, 0 failed"
+echo "rust: $rust_passed passed, $rust_failed failed; vitest: $vitest_passed passed; interop: $interop_passed checks passed"
+echo "summary: $((rust_passed + vitest_passed + interop_passed)) passed, $rust_failed failed"
+[ "$rust_failed" -eq 0 ]

@@ -5,8 +5,10 @@ Usage: pyjwt_client.py keygen KEYFILE JWKFILE
 
 `approve` reads the gateway's pending requests, verifies each signature against the published
 JWKS with PyJWT, recomputes each digest with rfc8785, then signs (with PyJWT) and posts a decision
-on one request that needs no binding code and was not made on PRINCIPAL's behalf. Exits non-zero
-on any mismatch. No code of Countersign's is used.
+on one request that needs no binding code and was not made on PRINCIPAL's behalf, and checks that
+a decision for a tampered digest is refused with 422. Every check is counted and printed; any
+failed check (or a missing request to check against) exits non-zero — no `assert`, which
+PYTHONOPTIMIZE would remove. No code of Countersign's is used.
 """
 
 import base64
@@ -21,6 +23,19 @@ import requests
 import rfc8785
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+PASSED = 0
+
+
+def check(condition, message) -> None:
+    """Count a check; stop with a non-zero exit when it fails."""
+    global PASSED
+    if not condition:
+        print(f"interop check failed: {message}", file=sys.stderr)
+        print(f"interop: {PASSED} passed, 1 failed")
+        sys.exit(1)
+    PASSED += 1
 
 
 def b64(data: bytes) -> str:
@@ -54,29 +69,38 @@ def approve(url: str, keyfile: str, principal: str) -> None:
     ep = wk["ep"]
     ep_keys = {}
     for k in wk["jwks"]["keys"]:
-        assert thumbprint(k) == k["kid"], "published kid is not the RFC 7638 thumbprint"
+        check(thumbprint(k) == k["kid"], "published kid is not the RFC 7638 thumbprint")
         ep_keys[k["kid"]] = jwt.PyJWK(dict(k, alg="EdDSA")).key
 
     now = int(time.time())
     auth = jwt.encode({"iss": kid, "aud": ep, "iat": now, "exp": now + 120, "jti": secrets.token_urlsafe(16)},
                       key, algorithm="EdDSA", headers={"kid": kid, "typ": "countersign-auth+jwt"})
     headers = {"Authorization": f"Bearer {auth}"}
-    items = requests.get(f"{url}/v1/step-ups?state=pending", headers=headers, timeout=10).json()["items"]
-    assert items, "no pending requests"
+    # The demo submits its first requests as it starts: wait (bounded) until there are enough to
+    # approve one and tamper with another.
+    deadline = time.time() + 30
+    while True:
+        r = requests.get(f"{url}/v1/step-ups?state=pending", headers=headers, timeout=10)
+        check(r.status_code == 200, f"pending list: HTTP {r.status_code} {r.text}")
+        items = r.json()["items"]
+        if len(items) >= 2 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    check(len(items) >= 2, f"expected at least two pending requests, found {len(items)}")
 
     chosen = None
     for item in items:
         header = jwt.get_unverified_header(item["jwt"])
-        assert header["alg"] == "EdDSA" and header["typ"] == "countersign-step-up+jwt", header
+        check(header["alg"] == "EdDSA" and header["typ"] == "countersign-step-up+jwt", header)
         claims = jwt.decode(item["jwt"], ep_keys[header["kid"]], algorithms=["EdDSA"],
                             options={"verify_aud": False, "require": ["exp", "iat"]})
-        assert claims["jti"] == item["id"] and claims["iss"] == ep
+        check(claims["jti"] == item["id"] and claims["iss"] == ep, f"request {item['id']}: jti or iss")
         digest = "sha256:" + b64(hashlib.sha256(rfc8785.dumps(claims)).digest())
         subs = [p["sub"] for p in claims["identity"].get("on_behalf_of", [])]
         if chosen is None and not claims.get("binding") and principal not in subs:
             chosen = (claims, digest)
     print(f"verified {len(items)} pending requests with PyJWT; digests recomputed with rfc8785")
-    assert chosen, "no request without a binding code"
+    check(chosen, "no request without a binding code")
 
     claims, digest = chosen
     now = int(time.time())
@@ -88,21 +112,26 @@ def approve(url: str, keyfile: str, principal: str) -> None:
     token = jwt.encode(decision, key, algorithm="EdDSA", headers={"kid": kid, "typ": "countersign-decision+jwt"})
     r = requests.post(f"{url}/v1/step-ups/{claims['jti']}/decisions", data=token,
                       headers=dict(headers, **{"Content-Type": "application/jwt"}), timeout=10)
-    assert r.status_code == 200, (r.status_code, r.text)
+    check(r.status_code == 200, (r.status_code, r.text))
     body = r.json()
     print(f"decision accepted: {body}")
-    assert body["approvals"] == 1
+    check(body["approvals"] == 1, body)
 
-    # A decision for a tampered digest is refused with 422.
-    other = next((i for i in items if i["id"] != claims["jti"]), None)
-    if other:
-        oc = jwt.decode(other["jwt"], options={"verify_signature": False})
-        bad = dict(decision, sub=oc["jti"], exp=min(oc["exp"], now + 120), jti=secrets.token_urlsafe(16),
-                   digest="sha256:" + b64(b"\0" * 32))
-        token = jwt.encode(bad, key, algorithm="EdDSA", headers={"kid": kid, "typ": "countersign-decision+jwt"})
-        r = requests.post(f"{url}/v1/step-ups/{oc['jti']}/decisions", data=token, headers=headers, timeout=10)
-        assert r.status_code in (422, 403), (r.status_code, r.text)
-        print(f"tampered digest refused with {r.status_code}")
+    # What an approver reads back: who decided and why, never the decision token.
+    r = requests.get(f"{url}/v1/step-ups/{claims['jti']}", headers=headers, timeout=10)
+    check(r.status_code == 200 and token not in r.text, f"status shows the decision token: {r.text}")
+    check(r.json()["decisions"][0]["kid"] == kid, r.text)
+
+    # A decision for a tampered digest is refused with 422 (the contract's code, nothing else).
+    other = next(i for i in items if i["id"] != claims["jti"])
+    oc = jwt.decode(other["jwt"], options={"verify_signature": False})
+    bad = dict(decision, sub=oc["jti"], exp=min(oc["exp"], now + 120), jti=secrets.token_urlsafe(16),
+               digest="sha256:" + b64(b"\0" * 32))
+    token = jwt.encode(bad, key, algorithm="EdDSA", headers={"kid": kid, "typ": "countersign-decision+jwt"})
+    r = requests.post(f"{url}/v1/step-ups/{oc['jti']}/decisions", data=token, headers=headers, timeout=10)
+    check(r.status_code == 422, (r.status_code, r.text))
+    print(f"tampered digest refused with {r.status_code}")
+    print(f"interop: {PASSED} passed, 0 failed")
 
 
 if __name__ == "__main__":
