@@ -59,7 +59,7 @@ async fn approve_end_to_end() {
     assert_eq!(console.history_len(), before);
 
     let out = console.ok(&["approve", &id, "--reason", "ticket 4411", "--ttl", "60", "--max-uses", "1"]);
-    assert!(out.contains("delivered"), "{out}");
+    assert!(out.contains(": delivered; the request is now approved"), "{out}");
     let status = status(&gw, &agent, &id, 0).await;
     assert_eq!(status["state"], "approved", "{status}");
     let tokens = decision_tokens(&gw, &id);
@@ -491,9 +491,10 @@ fn locked_or_missing_keyring_is_a_clear_error_never_a_file() {
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/with-session.sh");
     let bin = bin("countersign");
     let steps = format!(
-        "{bin} key show >/dev/null && \
+        "{bin} key show >/dev/null; echo \"unlocked=$?\"; \
          dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
-           org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null && \
+           org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null; \
+         echo \"lock=$?\"; \
          timeout 30 {bin} key show; echo \"exit=$?\"",
         bin = bin.display()
     );
@@ -504,7 +505,11 @@ fn locked_or_missing_keyring_is_a_clear_error_never_a_file() {
         .output()
         .expect("nested session");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("exit=3"), "a locked keyring exits 3: {stdout}{stderr}");
+    // Each step's status: the key is readable while unlocked, the lock call succeeds, and only
+    // then does the same command exit 3.
+    assert!(stdout.contains("unlocked=0\n"), "the unlocked keyring serves the key: {stdout}{stderr}");
+    assert!(stdout.contains("lock=0\n"), "the collection was locked: {stdout}{stderr}");
+    assert!(stdout.contains("exit=3\n"), "a locked keyring exits 3: {stdout}{stderr}");
     assert!(stderr.contains("countersign: keyring:"), "{stderr}");
     let files: Vec<String> = std::fs::read_dir(console.dir())
         .expect("dir")
@@ -553,7 +558,8 @@ async fn a_new_request_notifies_through_dunst_with_escaped_text_and_no_approve_a
     }
     drop(watch);
     assert!(history.contains("HIGH"), "a notification reached dunst: {history}");
-    assert!(history.contains("&lt;b&gt;agent&lt;/b&gt;") || history.contains("<b>agent</b>"), "{history}");
+    assert!(history.contains("&lt;b&gt;agent&lt;/b&gt;"), "the markup reached dunst escaped: {history}");
+    assert!(!history.contains("<b>agent</b>"), "and never raw: {history}");
     assert!(history.contains("U+202E"), "the bidi override is made visible: {history}");
     assert!(!history.to_lowercase().contains("approve"), "no approve action: {history}");
 }
