@@ -171,17 +171,21 @@ pub fn smuggled(text: &str) -> Vec<String> {
     found
 }
 
-/// Every code point in the table, as ranges `(first, last, kind)` of one kind, in order.
-pub fn hidden_ranges() -> Vec<(u32, u32, HiddenKind)> {
-    let mut out: Vec<(u32, u32, HiddenKind)> = Vec::new();
-    for cp in 0..=0x10FFFF {
-        match (hidden_kind(cp), out.last_mut()) {
-            (Some(k), Some(last)) if last.1 + 1 == cp && last.2 == k => last.1 = cp,
-            (Some(k), _) => out.push((cp, cp, k)),
-            (None, _) => {}
+/// Every code point in the table, as ranges `(first, last, kind)` of one kind, in order (computed
+/// once: it takes a pass over all of Unicode).
+pub fn hidden_ranges() -> &'static [(u32, u32, HiddenKind)] {
+    static RANGES: std::sync::OnceLock<Vec<(u32, u32, HiddenKind)>> = std::sync::OnceLock::new();
+    RANGES.get_or_init(|| {
+        let mut out: Vec<(u32, u32, HiddenKind)> = Vec::new();
+        for cp in 0..=0x10FFFF {
+            match (hidden_kind(cp), out.last_mut()) {
+                (Some(k), Some(last)) if last.1 + 1 == cp && last.2 == k => last.1 = cp,
+                (Some(k), _) => out.push((cp, cp, k)),
+                (None, _) => {}
+            }
         }
-    }
-    out
+        out
+    })
 }
 
 /// The table as the TypeScript module `ui/src/lib/displaySafety.generated.ts`.
@@ -212,7 +216,7 @@ pub fn typescript_table() -> String {
     s.push_str(&format!("export const LAYOUT: readonly number[] = [{}];\n\n", layout.join(", ")));
     s.push_str("/** Sorted, disjoint ranges [first, last, kind] of every code point to make visible. */\n");
     s.push_str("export const HIDDEN_RANGES: ReadonlyArray<readonly [number, number, HiddenKind]> = [\n");
-    for (lo, hi, k) in hidden_ranges() {
+    for (lo, hi, k) in hidden_ranges().iter().copied() {
         s.push_str(&format!("  [0x{lo:04x}, 0x{hi:04x}, \"{}\"],\n", k.name()));
     }
     s.push_str("];\n");
@@ -322,28 +326,28 @@ mod tests {
         let vs = CodePointSetData::new::<VariationSelector>();
         let gc = CodePointMapData::<GeneralCategory>::new();
         let ranges = hidden_ranges();
-        let mut in_ranges = vec![false; 0x110000];
-        for (lo, hi, _) in &ranges {
-            for cp in *lo..=*hi {
-                in_ranges[cp as usize] = true;
-            }
-        }
         assert!(ranges.windows(2).all(|w| w[0].1 < w[1].0), "sorted and disjoint");
-        for cp in 0..=0x10FFFFu32 {
-            let by_property = di.contains32(cp)
-                || bidi.contains32(cp)
-                || vs.contains32(cp)
-                || matches!(
-                    gc.get32(cp),
-                    GeneralCategory::Control
-                        | GeneralCategory::Format
-                        | GeneralCategory::LineSeparator
-                        | GeneralCategory::ParagraphSeparator
-                        | GeneralCategory::Surrogate
-                )
-                || BLANK.iter().any(|(lo, hi)| (*lo..=*hi).contains(&cp));
-            assert_eq!(in_ranges[cp as usize], by_property, "U+{cp:04X}");
+        let mut in_ranges = vec![false; 0x110000];
+        for (lo, hi, _) in ranges {
+            in_ranges[*lo as usize..=*hi as usize].fill(true);
         }
+        // The same set from the properties' own range lists, not from `hidden_kind`.
+        let mut expected = vec![false; 0x110000];
+        let mut mark =
+            |r: std::ops::RangeInclusive<u32>| expected[*r.start() as usize..=*r.end() as usize].fill(true);
+        di.iter_ranges().chain(bidi.iter_ranges()).chain(vs.iter_ranges()).for_each(&mut mark);
+        for category in [
+            GeneralCategory::Control,
+            GeneralCategory::Format,
+            GeneralCategory::LineSeparator,
+            GeneralCategory::ParagraphSeparator,
+            GeneralCategory::Surrogate,
+        ] {
+            gc.iter_ranges_for_value(category).for_each(&mut mark);
+        }
+        BLANK.iter().for_each(|(lo, hi)| mark(*lo..=*hi));
+        let first_difference = (0..0x110000).find(|cp| in_ranges[*cp] != expected[*cp]);
+        assert_eq!(first_difference, None, "the table differs from the properties at this code point");
     }
 
     /// The UI's copy of the table is generated from this one; a stale file fails here.
