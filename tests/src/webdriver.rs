@@ -146,7 +146,8 @@ impl Session {
 
     /// Click an element.
     pub async fn click(&self, e: &Element) {
-        self.call(reqwest::Method::POST, &format!("/element/{}/click", e.0), Some(json!({}))).await;
+        let v = self.call(reqwest::Method::POST, &format!("/element/{}/click", e.0), Some(json!({}))).await;
+        assert!(v.get("error").is_none(), "the click did not land: {v}");
     }
 
     /// Type into an element.
@@ -227,9 +228,7 @@ impl Session {
             .arg(path)
             .status()
             .is_ok_and(|s| s.success());
-        if !captured {
-            eprintln!("screenshot {} skipped: neither the web view nor the display answered", path.display());
-        }
+        assert!(captured, "screenshot {}: neither the web view nor the X display answered", path.display());
     }
 
     /// End the session (closes the app).

@@ -539,10 +539,24 @@ fn dunst_history() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_request_notifies_through_dunst_with_escaped_text_and_no_approve_action() {
     let (_d, gw, agent, console) = setup().await;
-    let watch = KillOnDrop(
-        console.command(&["watch"]).stdout(std::process::Stdio::null()).spawn().expect("countersign watch"),
+    let mut watch = KillOnDrop(
+        console.command(&["watch"]).stdout(std::process::Stdio::piped()).spawn().expect("countersign watch"),
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    // Submit only once the stream is connected (not after a guessed sleep).
+    let stdout = watch.0.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    loop {
+        let line = rx.recv_timeout(std::time::Duration::from_secs(15)).expect("watch said it connected");
+        if line.ends_with(": connected") {
+            break;
+        }
+    }
     let mut d = draft(&agent.workload, "test.high");
     d["identity"]["display"] = json!("Payroll <b>agent</b>");
     d["purpose"]["statement"] = json!("Export <i>salaries</i>\u{202E}txt.exe");

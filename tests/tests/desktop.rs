@@ -94,10 +94,11 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
 
     // Deny without a reason is refused and changes nothing.
     s.click(&s.wait_for("[data-testid=deny-button]", 1, 10).await[0]).await;
-    if let Some(confirm) = s.find_all("[data-testid=confirm-button]").await.first() {
-        s.click(confirm).await;
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    s.click(&s.wait_for("[data-testid=confirm-button]", 1, 10).await[0]).await;
+    let error = s.wait_for("[data-testid=decision-error]", 1, 10).await;
+    let said = s.text(&error[0]).await;
+    assert!(said.contains("A reason is required to deny."), "the UI says why: {said}");
+    assert!(s.find_all("[data-testid=decision-result]").await.is_empty(), "no decision was made");
     assert_eq!(status(&gw, &agent, &hostile_id, 0).await["state"], "pending", "nothing was sent");
     s.screenshot(&artifacts().join("deny-without-reason.png")).await;
     s.keys("\u{E00C}").await; // Esc cancels
@@ -119,7 +120,9 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     // The result shows right away: the result box, or the request's own decided state once it refreshed.
     let shown =
         s.script("return document.body.innerText", json!([])).await.as_str().unwrap_or_default().to_string();
-    assert!(shown.contains("delivered") || shown.contains("Delivered"), "the UI shows the delivery: {shown}");
+    let delivered = s.wait_for("[data-testid=decision-result].delivered", 1, 10).await;
+    let said = s.text(&delivered[0]).await;
+    assert!(said.contains("Approved") && said.contains("— delivered"), "the UI shows the delivery: {said}");
     s.screenshot(&artifacts().join("approved.png")).await;
     assert_eq!(st["state"], "approved", "gateway state; the UI said: {shown}");
     let tokens = decision_tokens(&gw, &high_id);
