@@ -44,12 +44,13 @@ describe("Inbox", () => {
 
   it("shows rows in Rust's order and greys one whose time ran out until the refresh takes it away", async () => {
     const now = nowSeconds();
-    serve([
+    const list = [
       summary({ id: "crit-soon", tier: "critical", exp: now + 100 }),
       summary({ id: "high", tier: "high", exp: now + 50 }),
       summary({ id: "gone", tier: "medium", exp: now - 1 }),
       summary({ id: "low-soon", tier: "low", exp: now + 30 }),
-    ]);
+    ];
+    const calls = serve(list);
     await inbox.refresh();
     const { container } = render(Inbox);
     await waitFor(() => expect(rowIds(container)).toEqual(["crit-soon", "high", "gone", "low-soon"]));
@@ -59,6 +60,16 @@ describe("Inbox", () => {
     expect(gone.classList.contains("expired")).toBe(true);
     expect(first.classList.contains("expired")).toBe(false);
     expect(container.textContent).toContain("4 waiting");
+    // The soonest expiry has passed, so the inbox asks Rust again (App does so when the clock reaches
+    // `nextExpiry`); Rust's inbox no longer holds the expired request, and the row leaves.
+    expect(inbox.nextExpiry).toBe(now - 1);
+    list.splice(2, 1);
+    const asked = calls.filter((c) => c === "list_requests").length;
+    await inbox.refresh();
+    expect(calls.filter((c) => c === "list_requests").length).toBeGreaterThan(asked);
+    await waitFor(() => expect(rowIds(container)).toEqual(["crit-soon", "high", "low-soon"]));
+    expect(container.querySelector("[data-id=gone]")).toBeNull();
+    expect(container.textContent).toContain("3 waiting");
   });
 
   it("renders markup in request strings as literal text", async () => {
