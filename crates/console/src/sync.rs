@@ -110,10 +110,21 @@ pub enum WatchEvent {
     },
 }
 
+/// One page of an enforcement point's pending list.
 #[derive(Deserialize)]
 struct Items {
     items: Vec<Item>,
+    /// The cursor of the next page, when more remain.
+    #[serde(default)]
+    next: Option<String>,
 }
+
+/// Items asked for per page of the pending list (the enforcement point also ends a page at about
+/// 1 MiB of tokens): backfill holds one page at a time, whatever the backlog.
+pub const BACKFILL_PAGE: u32 = 200;
+/// Most pending requests one backfill reads from one enforcement point; beyond that, it stops
+/// with an error instead of following pages forever.
+pub const BACKFILL_MAX: usize = 100_000;
 
 #[derive(Deserialize)]
 struct Item {
@@ -206,35 +217,65 @@ impl Console {
         Ok(reports)
     }
 
-    /// Backfill pending requests, refresh the state of local pending ones the enforcement point no
-    /// longer lists, then deliver the outbox.
+    /// Backfill pending requests page by page (one page in memory at a time), refresh the state of
+    /// local pending ones the enforcement point no longer lists, then deliver the outbox.
     pub async fn sync_ep(&self, ep: &Ep, report: &mut SyncReport) -> Result<()> {
         let auth = self.auth_token(&ep.ep).await?;
-        let listed: Items =
-            serde_json::from_value(self.get_json(ep, &ep.at("/v1/step-ups?state=pending"), &auth).await?)
-                .map_err(|e| ConsoleError::network(&ep.url, format!("bad pending list: {e}")))?;
-        // What is stored already, as it was stored: a re-listed request with the same token is
-        // known, so a pass over 10,000 pending costs one query, not 10,000 signature checks and
-        // transactions. A different token under a known id still goes through the checks.
-        let local: std::collections::HashMap<String, String> =
-            sqlx::query_as("SELECT id, jwt FROM requests WHERE ep = ? AND state = 'pending'")
-                .bind(&ep.ep)
-                .fetch_all(self.db())
-                .await?
-                .into_iter()
-                .collect();
-        for item in &listed.items {
-            if local.get(&item.id).is_some_and(|jwt| *jwt == item.jwt) {
-                continue;
+        let mut listed: std::collections::HashSet<String> = Default::default();
+        let mut after: Option<String> = None;
+        loop {
+            let mut url = url::Url::parse(&ep.at("/v1/step-ups"))
+                .map_err(|e| ConsoleError::network(&ep.url, format!("bad URL: {e}")))?;
+            url.query_pairs_mut()
+                .append_pair("state", "pending")
+                .append_pair("limit", &BACKFILL_PAGE.to_string());
+            if let Some(after) = &after {
+                url.query_pairs_mut().append_pair("after", after);
             }
-            match self.ingest(ep, Some(&item.id), &item.jwt).await? {
-                Ingested::New(_) => report.new += 1,
-                Ingested::Rejected(_) => report.rejected += 1,
-                Ingested::Known | Ingested::Expired => {}
+            let page: Items = serde_json::from_value(self.get_json(ep, url.as_str(), &auth).await?)
+                .map_err(|e| ConsoleError::network(&ep.url, format!("bad pending list: {e}")))?;
+            for item in &page.items {
+                if !listed.insert(item.id.clone()) {
+                    continue;
+                }
+                // Stored already, with the same token: known, without a signature check or a
+                // transaction (a pass over 10,000 pending costs 10,000 point reads). A different
+                // token under a known id still goes through the checks.
+                let known: Option<bool> = sqlx::query_scalar(
+                    "SELECT jwt = ? FROM requests WHERE ep = ? AND id = ? AND state = 'pending'",
+                )
+                .bind(&item.jwt)
+                .bind(&ep.ep)
+                .bind(&item.id)
+                .fetch_optional(self.db())
+                .await?;
+                if known == Some(true) {
+                    continue;
+                }
+                match self.ingest(ep, Some(&item.id), &item.jwt).await? {
+                    Ingested::New(_) => report.new += 1,
+                    Ingested::Rejected(_) => report.rejected += 1,
+                    Ingested::Known | Ingested::Expired => {}
+                }
+            }
+            if listed.len() > BACKFILL_MAX {
+                return Err(ConsoleError::network(
+                    &ep.url,
+                    format!("more than {BACKFILL_MAX} pending requests listed: backfill stopped"),
+                ));
+            }
+            match page.next {
+                // A page that does not move the cursor would be asked for again forever.
+                Some(next) if !page.items.is_empty() && after.as_ref() != Some(&next) => after = Some(next),
+                _ => break,
             }
         }
-        let listed: std::collections::HashSet<&str> = listed.items.iter().map(|i| i.id.as_str()).collect();
-        for id in local.keys().filter(|id| !listed.contains(id.as_str())) {
+        let local: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM requests WHERE ep = ? AND state = 'pending'")
+                .bind(&ep.ep)
+                .fetch_all(self.db())
+                .await?;
+        for id in local.iter().filter(|id| !listed.contains(id.as_str())) {
             let status = self.get_json(ep, &ep.at(&format!("/v1/step-ups/{id}")), &auth).await?;
             if let Some(state) = status.get("state").and_then(Value::as_str) {
                 if self.apply_state(&ep.ep, id, state).await? {
@@ -466,10 +507,10 @@ impl Console {
         }
     }
 
+    /// Open `ep`'s event stream, then backfill beside it: a request sent while a long backlog is
+    /// still being read arrives over the stream at once, not after the backlog.
     async fn stream_ep(&self, ep: &Ep, on_event: &impl Fn(WatchEvent), attempt: &mut u32) -> Result<()> {
         use eventsource_stream::Eventsource as _;
-        let mut report = SyncReport::default();
-        self.sync_ep(ep, &mut report).await?;
         let last: Option<String> = sqlx::query_scalar("SELECT last_event_id FROM eps WHERE ep = ?")
             .bind(&ep.ep)
             .fetch_optional(self.db())
@@ -489,8 +530,16 @@ impl Console {
         on_event(WatchEvent::Connected { ep: ep.ep.clone() });
         let mut events = resp.bytes_stream().eventsource();
         let mut outbox = tokio::time::interval(Duration::from_secs(2));
+        let mut report = SyncReport::default();
+        let backfill = self.sync_ep(ep, &mut report);
+        tokio::pin!(backfill);
+        let mut backfilling = true;
         loop {
             tokio::select! {
+                done = &mut backfill, if backfilling => {
+                    backfilling = false;
+                    done?;
+                }
                 next = events.next() => {
                     let Some(next) = next else { return Ok(()) };
                     let event = next.map_err(|e| ConsoleError::network(&url, e))?;
@@ -506,7 +555,7 @@ impl Console {
                         tx.commit().await?;
                     }
                 }
-                _ = outbox.tick() => {
+                _ = outbox.tick(), if !backfilling => {
                     self.deliver_outbox(ep, false, None, &mut SyncReport::default()).await?;
                     // Signed checkpoints every CHECKPOINT_EVERY rows, off the per-event path.
                     self.checkpoint_or_warn().await;

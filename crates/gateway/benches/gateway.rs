@@ -173,7 +173,11 @@ async fn bench_decisions() {
     for _ in 0..n {
         let (_, body) = app.submit(&d.identity.workload, d.clone(), None).await.expect("submit");
         let id = body["id"].as_str().expect("id").to_string();
-        let jwt = store::step_ups_in_state(app.db(), "pending", 1_000_000).await.expect("list");
+        let jwt = store::step_ups_in_state(app.db(), "pending", None, 1_000_000, usize::MAX)
+            .await
+            .expect("list")
+            .expect("page")
+            .items;
         let jwt = jwt.into_iter().find(|(i, _)| *i == id).expect("found").1;
         let raw = protocol::jws::decode_unverified(&jwt).expect("claims");
         let t = countersign_gateway::app::now();

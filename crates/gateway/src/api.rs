@@ -90,8 +90,20 @@ async fn submit(
 struct ListQuery {
     state: Option<String>,
     limit: Option<i64>,
+    after: Option<String>,
 }
 
+/// Items in one page of `GET /v1/step-ups` when the approver does not say.
+pub const LIST_DEFAULT_LIMIT: i64 = 200;
+/// Most items one page of `GET /v1/step-ups` holds.
+pub const LIST_MAX_LIMIT: i64 = 1000;
+/// Bytes of signed requests after which a page of `GET /v1/step-ups` ends (a page holds at least
+/// one item, so a single larger request still gets through).
+pub const LIST_BUDGET: usize = 1 << 20;
+
+/// An approver's backfill: the signed requests in a state (pending by default), oldest first, one
+/// page at a time — at most `limit` items and about [`LIST_BUDGET`] bytes — after the request
+/// `after` (the previous page's `next`); `next` is set when more remain.
 async fn list(
     State(app): Shared,
     headers: HeaderMap,
@@ -102,11 +114,20 @@ async fn list(
     if !["pending", "approved", "denied", "expired", "withdrawn"].contains(&state.as_str()) {
         return Err(ApiError::malformed(format!("unknown state {state:?}")));
     }
-    let items =
-        store::step_ups_in_state(app.db(), &state, q.limit.unwrap_or(10_000).clamp(1, 10_000)).await?;
+    let limit = q.limit.unwrap_or(LIST_DEFAULT_LIMIT);
+    if !(1..=LIST_MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::malformed(format!("limit must be 1 to {LIST_MAX_LIMIT}")));
+    }
+    let page = store::step_ups_in_state(app.db(), &state, q.after.as_deref(), limit, LIST_BUDGET)
+        .await?
+        .ok_or_else(|| ApiError::malformed("`after` names no request"))?;
     let items: Vec<_> =
-        items.into_iter().map(|(id, jwt)| serde_json::json!({"id": id, "jwt": jwt})).collect();
-    Ok(Json(serde_json::json!({ "items": items })))
+        page.items.into_iter().map(|(id, jwt)| serde_json::json!({"id": id, "jwt": jwt})).collect();
+    let mut body = serde_json::json!({ "items": items });
+    if let Some(next) = page.next {
+        body["next"] = next.into();
+    }
+    Ok(Json(body))
 }
 
 #[derive(Deserialize)]

@@ -594,19 +594,60 @@ pub async fn step_up_by_idempotency_key(
     .await
 }
 
-/// Step-ups in a state that carry a signed request, oldest first.
+/// One page of [`step_ups_in_state`].
+#[derive(Debug)]
+pub struct StepUpPage {
+    /// `(id, jwt)` in (iat, id) order.
+    pub items: Vec<(String, String)>,
+    /// The id to pass as `after` for the next page, when more remain.
+    pub next: Option<String>,
+}
+
+/// The signed requests in `state`, oldest first (by iat, then id), after the request `after` (from
+/// the start when `None`): at most `limit` of them, and no more once their tokens reach `budget`
+/// bytes (but always at least one, so that a page moves on). Rows are read one at a time, so a page
+/// costs its own size in memory, not the backlog's. `None` when `after` names no request.
 pub async fn step_ups_in_state(
     db: &SqlitePool,
     state: &str,
+    after: Option<&str>,
     limit: i64,
-) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as(
-        "SELECT id, jwt FROM step_ups WHERE state = ? AND jwt IS NOT NULL ORDER BY iat, id LIMIT ?",
+    budget: usize,
+) -> sqlx::Result<Option<StepUpPage>> {
+    use futures::TryStreamExt as _;
+    let cursor: (i64, String) = match after {
+        Some(id) => match sqlx::query_as("SELECT iat, id FROM step_ups WHERE id = ?")
+            .bind(id)
+            .fetch_optional(db)
+            .await?
+        {
+            Some(c) => c,
+            None => return Ok(None),
+        },
+        None => (i64::MIN, String::new()),
+    };
+    let mut rows = sqlx::query_as::<_, (String, String)>(
+        "SELECT id, jwt FROM step_ups
+          WHERE state = ? AND jwt IS NOT NULL AND (iat > ? OR (iat = ? AND id > ?))
+          ORDER BY iat, id LIMIT ?",
     )
     .bind(state)
-    .bind(limit)
-    .fetch_all(db)
-    .await
+    .bind(cursor.0)
+    .bind(cursor.0)
+    .bind(&cursor.1)
+    .bind(limit.saturating_add(1))
+    .fetch(db);
+    let (mut items, mut bytes, mut more) = (Vec::new(), 0usize, false);
+    while let Some((id, jwt)) = rows.try_next().await? {
+        if !items.is_empty() && (items.len() as i64 >= limit || bytes + jwt.len() > budget) {
+            more = true;
+            break;
+        }
+        bytes += jwt.len();
+        items.push((id, jwt));
+    }
+    let next = if more { items.last().map(|(id, _)| id.clone()) } else { None };
+    Ok(Some(StepUpPage { items, next }))
 }
 
 /// One decision as approvers may see it: who, what, when and why — never the token itself
