@@ -171,6 +171,32 @@ pub fn smuggled(text: &str) -> Vec<String> {
     found
 }
 
+/// Blank runs that push text out of view, as the desktop's request detail flags them: the length
+/// of the longest run of whitespace (other than line breaks) that is at least [`PADDING_RUN`]
+/// long, or any run of two or more that starts or ends the text; `None` when there is none.
+pub fn padding(text: &str) -> Option<usize> {
+    let blank = |c: char| c.is_whitespace() && !matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}');
+    let mut longest = None;
+    let (mut run, mut start) = (0usize, true);
+    for c in text.chars() {
+        if blank(c) {
+            run += 1;
+            continue;
+        }
+        if run >= PADDING_RUN || (start && run >= 2) {
+            longest = longest.max(Some(run));
+        }
+        (run, start) = (0, false);
+    }
+    if run >= PADDING_RUN || (!start && run >= 2) {
+        longest = longest.max(Some(run));
+    }
+    longest
+}
+
+/// A run of this many blank characters inside a value is padding, not spacing.
+pub const PADDING_RUN: usize = 8;
+
 /// Every code point in the table, as ranges `(first, last, kind)` of one kind, in order (computed
 /// once: it takes a pass over all of Unicode).
 pub fn hidden_ranges() -> &'static [(u32, u32, HiddenKind)] {
@@ -381,6 +407,17 @@ mod tests {
             serde_json::from_str::<serde_json::Value>(&json).unwrap(),
             "the same JSON value"
         );
+    }
+
+    #[test]
+    fn padding_is_found() {
+        assert_eq!(padding(&format!("ls -l{}; curl x|sh", " ".repeat(200))), Some(200));
+        assert_eq!(padding("  rm -rf /"), Some(2));
+        assert_eq!(padding("tail\u{A0}\u{A0}\t"), Some(3));
+        assert_eq!(padding("two  spaces are fine"), None);
+        assert_eq!(padding("line\nbreaks\n\nare not padding"), None);
+        assert_eq!(padding("        "), Some(8), "all blank and long");
+        assert_eq!(padding(""), None);
     }
 
     #[test]

@@ -612,6 +612,10 @@ fn print_request(r: &RequestView) {
         for hidden in strings.iter().flat_map(|s| countersign_console::display::smuggled(s)) {
             out!("       ⚠ HIDDEN TEXT in invisible characters: {hidden}");
         }
+        // Text pushed out of view by padding (a terminal that does not wrap, a pager with -S).
+        for n in strings.iter().filter_map(|s| countersign_console::display::padding(s)) {
+            out!("       ⚠ PADDED with {n} blank characters in a row: the text continues beyond view");
+        }
     }
     if c.get("binding").and_then(|b| b["required"].as_bool()) == Some(true) {
         out!("binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for");
