@@ -15,6 +15,9 @@ describe("offscreenWarnings", () => {
       "a: x starts with 5 blank characters: text is pushed to the right",
     ]);
     expect(offscreenWarnings("a", pretty({ list: ["ok", "tail   "] }))).toEqual(["a: list[1] ends with 3 blank characters"]);
+    expect(offscreenWarnings("a", pretty({ all: " ".repeat(8) }))).toEqual([
+      "a: all argument padded with 8 spaces: text continues beyond view",
+    ]);
   });
 
   it("names the keys far down a long block", () => {
@@ -49,5 +52,6 @@ describe("offscreenWarnings", () => {
     expect(offscreenWarnings("a", pretty({ amount: "12.00", note: "two  spaces are fine", nested: { k: [1, 2] } }))).toEqual([]);
     expect(offscreenWarnings("a", pretty({ text: "x".repeat(VISIBLE_COLUMNS - 20) }))).toEqual([]);
     expect(offscreenWarnings("a", "not json")).toEqual([]);
+    expect(offscreenWarnings("a", pretty({ lines: "a\r\n\r\nb" }))).toEqual([]);
   });
 });

@@ -24,8 +24,11 @@ export const MAX_KEYS_NAMED = 30;
 /** A run of this many blank characters inside a value is padding, not spacing. */
 export const PADDING_RUN = 8;
 
-/** Blank characters that pad: whitespace other than line breaks (the hidden ones are flagged on their own too). */
-const BLANK_RUN = /[^\S\n]+/gu;
+/**
+ * Blank characters that pad: whitespace other than line breaks (the hidden ones are flagged on their own too). The
+ * core's `display::padding` (what `countersign show` flags) uses the same rule.
+ */
+const BLANK_RUN = /[^\S\n\r\u2028\u2029]+/gu;
 
 function walk(v: unknown, path: string, visit: (path: string, s: string) => void): void {
   if (typeof v === "string") visit(path, v);
@@ -69,7 +72,7 @@ export function offscreenWarnings(label: string, argsJson: string, columns = VIS
         out.push(`${label}:${at} ends with ${n} blank characters`);
       } else if (start === 0 && n >= 2 && end < s.length) {
         out.push(`${label}:${at} starts with ${n} blank characters: text is pushed to the right`);
-      } else if (n >= PADDING_RUN && end < s.length) {
+      } else if (n >= PADDING_RUN) {
         out.push(`${label}:${at} argument padded with ${n} spaces: text continues beyond view`);
       }
     }
