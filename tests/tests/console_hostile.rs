@@ -215,3 +215,97 @@ async fn key_rotation_is_announced_to_every_enforcement_point() {
     assert_eq!(out["delivery"]["result"], "accepted", "the new key decides at once: {out}");
     console.ok(&["history", "verify"]);
 }
+
+/// Finding 9, https: a gateway serving TLS with a certificate from a private CA is refused until
+/// that CA is given with `ep add --ca-cert`; then backfill, decisions and delivery go over https,
+/// trusting that CA for that enforcement point only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_gateway_with_a_private_ca_is_pinned_with_ca_cert() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Countersign console test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("ca");
+    let leaf_key = rcgen::KeyPair::generate().expect("key");
+    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .expect("params")
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .expect("leaf");
+    let (cert, key, ca_file) =
+        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("ca.pem"));
+    std::fs::write(&cert, leaf.pem()).expect("write");
+    std::fs::write(&key, leaf_key.serialize_pem()).expect("write");
+    std::fs::write(&ca_file, ca.pem()).expect("write");
+    let gw = Gateway::start(
+        &dir.path().join("gw"),
+        &["--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", key.to_str().expect("utf-8")],
+    );
+    assert!(gw.url.starts_with("https://"), "{}", gw.url);
+    let agent = gw.agent(AGENT);
+
+    let console = Console::new();
+    let jwk = console.dir().join("me.jwk");
+    std::fs::write(&jwk, serde_json::to_string(&console.jwk()).expect("jwk")).expect("write");
+    let data = gw.data.to_str().expect("utf-8");
+    let principal = "alice@acme.example";
+    gateway_cli(&[
+        "approvers",
+        "add",
+        "--data",
+        data,
+        "--name",
+        principal,
+        "--principal",
+        principal,
+        "--jwk",
+        jwk.to_str().expect("utf-8"),
+    ]);
+    let kid = tls_gateway_kid(&gw, &ca.pem()).await;
+    let r = console.fails(&["ep", "add", &gw.url, "--trust", &kid], 6);
+    assert!(r.stderr.to_lowercase().contains("certificate"), "an unknown CA is refused: {}", r.stderr);
+    assert_eq!(console.json(&["ep", "list"]), Value::Array(vec![]), "nothing pinned");
+    console.ok(&["ep", "add", &gw.url, "--trust", &kid, "--ca-cert", ca_file.to_str().expect("utf-8")]);
+
+    let sent: Value = trusting(&ca.pem())
+        .post(gw.at("/v1/step-ups"))
+        .bearer_auth(&agent.token)
+        .json(&draft(AGENT, "test.high"))
+        .send()
+        .await
+        .expect("submit")
+        .json()
+        .await
+        .expect("json");
+    let id = sent["id"].as_str().expect("id").to_string();
+    let report = console.json(&["sync"]);
+    assert_eq!(report[0]["new"], 1, "{report}");
+    let out = console.json(&["approve", &id, "--reason", "over TLS"]);
+    assert_eq!(out["delivery"]["result"], "accepted", "{out}");
+    // The CA is that enforcement point's only: the file can go, the pin keeps it.
+    std::fs::remove_file(&ca_file).expect("remove");
+    console.ok(&["sync"]);
+}
+
+/// A client trusting the CA in `ca_pem`.
+fn trusting(ca_pem: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
+        .build()
+        .expect("client")
+}
+
+/// The kid of `gw`'s key as its well-known document publishes it, read over TLS trusting `ca_pem`.
+async fn tls_gateway_kid(gw: &Gateway, ca_pem: &str) -> String {
+    let client = trusting(ca_pem);
+    let wk: Value = client
+        .get(gw.at("/.well-known/countersign"))
+        .send()
+        .await
+        .expect("well-known")
+        .json()
+        .await
+        .expect("json");
+    let jwk: protocol::Jwk = serde_json::from_value(wk["jwks"]["keys"][0].clone()).expect("jwk");
+    jwk.thumbprint()
+}

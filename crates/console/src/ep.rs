@@ -135,8 +135,12 @@ impl Console {
         let url = check_url(url)?;
         let http = self.client_with(ca_pem)?;
         let at = format!("{url}/.well-known/countersign");
-        let resp =
-            http.get(&at).timeout(CALL_TIMEOUT).send().await.map_err(|e| ConsoleError::network(&at, e))?;
+        let resp = http
+            .get(&at)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| ConsoleError::network(&at, crate::with_causes(&e)))?;
         if !resp.status().is_success() {
             return Err(ConsoleError::network(&at, format!("HTTP {}", resp.status())));
         }

@@ -427,7 +427,7 @@ impl Console {
             .await;
         let resp = match sent {
             Ok(resp) => resp,
-            Err(e) => return RotationOutcome::Unreachable { error: e.to_string() },
+            Err(e) => return RotationOutcome::Unreachable { error: crate::with_causes(&e) },
         };
         let status = resp.status().as_u16();
         let body = match resp.bytes().await {

@@ -151,6 +151,22 @@ fn http_client(roots: &[reqwest::Certificate]) -> Result<reqwest::Client> {
     builder.build().map_err(|e| ConsoleError::Invalid(format!("TLS client: {e}")))
 }
 
+/// An error with its causes, outermost first ("error sending request: …: invalid peer
+/// certificate: UnknownIssuer"): an HTTP client error alone rarely says what went wrong.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)

@@ -179,7 +179,7 @@ impl Console {
             .timeout(CALL_TIMEOUT)
             .send()
             .await
-            .map_err(|e| ConsoleError::network(url, e))?;
+            .map_err(|e| ConsoleError::network(url, crate::with_causes(&e)))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| ConsoleError::network(url, e))?;
         if !status.is_success() {
@@ -338,7 +338,7 @@ impl Console {
                 .timeout(CALL_TIMEOUT)
                 .send()
                 .await
-                .map_err(|e| ConsoleError::network(&url, e))?;
+                .map_err(|e| ConsoleError::network(&url, crate::with_causes(&e)))?;
             let status = resp.status().as_u16();
             let body = resp.bytes().await.map_err(|e| ConsoleError::network(&url, e))?;
             let answer = serde_json::from_slice::<Value>(&body)
@@ -521,7 +521,7 @@ impl Console {
         if let Some(last) = &last {
             req = req.header("Last-Event-ID", last);
         }
-        let resp = req.send().await.map_err(|e| ConsoleError::network(&url, e))?;
+        let resp = req.send().await.map_err(|e| ConsoleError::network(&url, crate::with_causes(&e)))?;
         if !resp.status().is_success() {
             return Err(ConsoleError::network(&url, format!("HTTP {}", resp.status())));
         }
