@@ -181,7 +181,8 @@ pub(crate) mod testing {
     pub(crate) type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
     /// Serve `answer(method, path, body) -> (status, json body)` on `http://127.0.0.1:PORT`, one
-    /// request per connection; returns the base URL and what was received.
+    /// request per connection (a 3xx answer's "body" is its `Location`); returns the base URL and
+    /// what was received.
     pub(crate) async fn serve(
         answer: impl Fn(&str, &str, &str) -> (u16, String) + Send + Sync + 'static,
     ) -> (String, Seen) {
@@ -223,10 +224,14 @@ pub(crate) mod testing {
                     let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).to_string();
                     let (status, reply) = answer(method, path, &body);
                     log.lock().unwrap().push((method.to_string(), path.to_string(), body));
-                    let response = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                        reply.len()
-                    );
+                    let response = if (300..400).contains(&status) {
+                        format!("HTTP/1.1 {status} X\r\nlocation: {reply}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    } else {
+                        format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                            reply.len()
+                        )
+                    };
                     let _ = s.write_all(response.as_bytes()).await;
                 });
             }

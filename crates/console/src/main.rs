@@ -367,8 +367,9 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
                 out!("key   {}  fingerprint {}", visible_line(kid), visible_line(&fingerprint(kid)));
             }
             return Err(ConsoleError::Untrusted(format!(
-                "not pinned: compare the fingerprint with the gateway's operator, then run\n  countersign ep add {} --trust KID",
-                visible_line(&wk.url)
+                "not pinned: compare the fingerprint with the gateway's operator, then run\n  countersign ep add {} --trust KID{}",
+                visible_line(&wk.url),
+                ca_cert.map(|f| format!(" --ca-cert {}", visible_line(&f.display().to_string()))).unwrap_or_default()
             )));
         }
         Command::Ep(EpCmd::Add { url, trust: Some(kid), ca_cert }) => {
@@ -559,7 +560,7 @@ fn describe(event: &WatchEvent) -> String {
     match event {
         WatchEvent::Connected { ep } => format!("{}: connected", l(ep)),
         WatchEvent::Request { ep, id } => {
-            format!("{}: new request {id} (countersign show {id})", l(ep), id = l(id))
+            format!("{ep}: new request {id} (countersign show {id} --ep {ep})", ep = l(ep), id = l(id))
         }
         WatchEvent::Rejected { ep, reason } => format!("{}: REJECTED a request: {}", l(ep), l(reason)),
         WatchEvent::Resolved { ep, id, state } => format!("{}: {} is {}", l(ep), l(id), l(state)),

@@ -778,6 +778,84 @@ mod tests {
         assert_eq!(count(&c, "SELECT attempts FROM outbox").await, 2);
     }
 
+    /// A signed request of the enforcement point whose key is `key`, and that point pinned at `url`.
+    fn signed(key: &SigningKey, id: &str) -> String {
+        let t = now();
+        let claims = json!({
+            "iss": protocol::jwk::ep_id(&Jwk::from_key(&key.verifying_key()).thumbprint()),
+            "jti": id, "iat": t, "exp": t + 300,
+            "identity": {"workload": "spiffe://a/b", "display": "A", "on_behalf_of": []},
+            "purpose": {"code": "p", "statement": "s"}, "data": {"class": "internal", "categories": []},
+            "target": {"system": "s", "environment": "e"},
+            "actions": [{"tool": "t", "args": {}, "reversible": true}],
+            "policy": {"id": "x", "reason": "r", "tier": "medium", "approvals_required": 1},
+        });
+        protocol::sign(&claims, TYP_STEP_UP, key).unwrap()
+    }
+
+    async fn pinned(key: &SigningKey, url: &str) -> (tempfile::TempDir, Console, Ep) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
+        let jwk = Jwk::from_key(&key.verifying_key());
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
+            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
+            .bind(url)
+            .bind(jwk.thumbprint())
+            .bind(serde_json::to_string(&jwk).unwrap())
+            .execute(c.db())
+            .await
+            .unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
+        (dir, c, ep)
+    }
+
+    /// Backfill follows `next` page by page, and a cursor that does not move (a broken or hostile
+    /// enforcement point) ends it instead of asking for the same page forever.
+    #[tokio::test]
+    async fn backfill_follows_pages_and_stops_on_a_stuck_cursor() {
+        let key: SigningKey = protocol::generate_key();
+        let (one, two) = (signed(&key, "req-1"), signed(&key, "req-2"));
+        let (url, seen) = crate::testing::serve(move |_, path, _| {
+            let page = if path.contains("after=req-1") || path.contains("after=req-2") {
+                json!({"items": [{"id": "req-2", "jwt": two}], "next": "req-2"})
+            } else if path.starts_with("/v1/step-ups?") {
+                json!({"items": [{"id": "req-1", "jwt": one}], "next": "req-1"})
+            } else {
+                json!({"state": "pending"})
+            };
+            (200, page.to_string())
+        })
+        .await;
+        let (_d, c, ep) = pinned(&key, &url).await;
+        let mut report = SyncReport::default();
+        c.sync_ep(&ep, &mut report).await.unwrap();
+        assert_eq!(report.new, 2);
+        let paths: Vec<String> = seen.lock().unwrap().iter().map(|(_, p, _)| p.clone()).collect();
+        assert_eq!(paths.len(), 3, "{paths:?}");
+        assert!(
+            paths[0].contains("state=pending") && paths[0].contains("limit=") && !paths[0].contains("after")
+        );
+        assert!(paths[1].ends_with("after=req-1") && paths[2].ends_with("after=req-2"), "{paths:?}");
+    }
+
+    /// A redirect is never followed (it could lead anywhere, plain http included): the pass fails
+    /// for that enforcement point and nothing is stored.
+    #[tokio::test]
+    async fn redirects_are_not_followed() {
+        let key: SigningKey = protocol::generate_key();
+        let jwt = signed(&key, "req-1");
+        let (elsewhere, reached) = crate::testing::serve(move |_, _, _| {
+            (200, json!({"items": [{"id": "req-1", "jwt": jwt}]}).to_string())
+        })
+        .await;
+        let (url, _) = crate::testing::serve(move |_, path, _| (302, format!("{elsewhere}{path}"))).await;
+        let (_d, c, ep) = pinned(&key, &url).await;
+        let err = c.sync_ep(&ep, &mut SyncReport::default()).await.unwrap_err();
+        assert!(err.to_string().contains("302"), "{err}");
+        assert!(reached.lock().unwrap().is_empty(), "the redirect was not followed");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM requests").await, 0);
+    }
+
     #[test]
     fn backoff_is_bounded_full_jitter() {
         for attempt in 0..40 {
