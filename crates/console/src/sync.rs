@@ -234,22 +234,26 @@ impl Console {
             }
             let page: Items = serde_json::from_value(self.get_json(ep, url.as_str(), &auth).await?)
                 .map_err(|e| ConsoleError::network(&ep.url, format!("bad pending list: {e}")))?;
+            // What of this page is stored already, as it was stored (one query per page): a
+            // re-listed request with the same token is known without a signature check or a
+            // transaction. A different token under a known id still goes through the checks.
+            let ids = serde_json::to_string(&page.items.iter().map(|i| &i.id).collect::<Vec<_>>())
+                .map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+            let stored: std::collections::HashMap<String, String> = sqlx::query_as(
+                "SELECT id, jwt FROM requests
+                  WHERE ep = ? AND state = 'pending' AND id IN (SELECT value FROM json_each(?))",
+            )
+            .bind(&ep.ep)
+            .bind(&ids)
+            .fetch_all(self.db())
+            .await?
+            .into_iter()
+            .collect();
             for item in &page.items {
                 if !listed.insert(item.id.clone()) {
                     continue;
                 }
-                // Stored already, with the same token: known, without a signature check or a
-                // transaction (a pass over 10,000 pending costs 10,000 point reads). A different
-                // token under a known id still goes through the checks.
-                let known: Option<bool> = sqlx::query_scalar(
-                    "SELECT jwt = ? FROM requests WHERE ep = ? AND id = ? AND state = 'pending'",
-                )
-                .bind(&item.jwt)
-                .bind(&ep.ep)
-                .bind(&item.id)
-                .fetch_optional(self.db())
-                .await?;
-                if known == Some(true) {
+                if stored.get(&item.id).is_some_and(|jwt| *jwt == item.jwt) {
                     continue;
                 }
                 match self.ingest(ep, Some(&item.id), &item.jwt).await? {
