@@ -95,6 +95,9 @@ impl Console {
         }
         // Verify again what was stored and shown, and bind the decision to exactly that.
         let ep = self.ep(&req.ep).await?;
+        // Nothing is signed for an enforcement point it could never be sent to (plain http to a
+        // remote host, a pinned id that is not its key's).
+        self.client(&ep).map_err(|e| ConsoleError::Refused(format!("not signed: {e}")))?;
         let verified = ep
             .key()
             .and_then(|k| {

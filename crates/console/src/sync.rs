@@ -769,6 +769,19 @@ mod tests {
         crate::history::verify(c.db()).await.unwrap();
     }
 
+    /// Nothing is signed for an enforcement point that may not be called: plain http to a remote
+    /// host (a URL stored by an older version, or edited in the file).
+    #[tokio::test]
+    async fn nothing_is_signed_for_an_enforcement_point_that_may_not_be_called() {
+        let (_d, c, id) = console_with_request("http://127.0.0.1:1").await;
+        sqlx::query("UPDATE eps SET url = 'http://gateway.example'").execute(c.db()).await.unwrap();
+        let e = c.decide(&id, deny("no")).await.unwrap_err();
+        assert!(matches!(&e, ConsoleError::Refused(m) if m.contains("https")), "{e}");
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions").await, 0);
+        let reports = c.sync().await.unwrap();
+        assert!(reports[0].error.as_deref().is_some_and(|e| e.contains("https")), "{reports:?}");
+    }
+
     #[tokio::test]
     async fn server_errors_stay_queued() {
         let url = stub(503).await;
