@@ -35,7 +35,8 @@ pub struct Row {
     /// When (seconds since epoch).
     pub at: i64,
     /// What happened: `request received`, `request rejected`, `decision signed`, `delivered`,
-    /// `delivery refused`, `resolved`, `key created`, `key rotated`.
+    /// `delivery refused`, `resolved`, `key created`, `key rotated`, `key rotation sent` (one per
+    /// enforcement point, with its answer), `checkpoint`, `history re-anchored`.
     pub kind: String,
     /// The enforcement point concerned.
     pub ep: Option<String>,

@@ -408,6 +408,15 @@ impl Console {
             };
             eps.push(EpRotation { ep: ep.ep, url: ep.url, outcome });
         }
+        // On record: which enforcement points took the new key, and which need it enrolled by hand.
+        if !eps.is_empty() {
+            let mut tx = self.write_tx().await?;
+            for e in &eps {
+                let detail = json!({"old_kid": old_kid, "new_kid": new_kid, "outcome": e.outcome});
+                history::append(&mut tx, now(), ROTATION_SENT, Some(&e.ep), None, &detail).await?;
+            }
+            tx.commit().await?;
+        }
         Ok(Rotation { key: self.key_info(&new_kid).await?, old_kid, eps })
     }
 
@@ -451,6 +460,9 @@ impl Console {
         }
     }
 }
+
+/// The history row kind recording how one enforcement point answered a rotation statement.
+pub const ROTATION_SENT: &str = "key rotation sent";
 
 /// Lifetime of a rotation statement (the protocol allows at most five minutes).
 pub const ROTATION_LIFETIME_S: i64 = 240;
@@ -585,6 +597,18 @@ mod tests {
         assert!(matches!(outcome(&d), RotationOutcome::Refused { status: 200, .. }), "{:?}", outcome(&d));
         assert!(matches!(outcome(&gone), RotationOutcome::Unreachable { .. }), "{:?}", outcome(&gone));
         assert_eq!(r.needs_enrolment().count(), 3);
+        let recorded: Vec<(String, String)> =
+            sqlx::query_as("SELECT ep, detail FROM history WHERE kind = ? ORDER BY seq")
+                .bind(ROTATION_SENT)
+                .fetch_all(c.db())
+                .await
+                .unwrap();
+        assert_eq!(recorded.len(), 4, "each answer on record");
+        assert!(
+            recorded.iter().any(|(ep, d)| *ep == a && d.contains(r#""result":"accepted""#)),
+            "{recorded:?}"
+        );
+        assert!(recorded.iter().any(|(ep, d)| *ep == b && d.contains(r#""status":401"#)), "{recorded:?}");
 
         let took = took.lock().unwrap().clone();
         assert_eq!(took.len(), 1);
