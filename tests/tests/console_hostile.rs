@@ -309,3 +309,91 @@ async fn tls_gateway_kid(gw: &Gateway, ca_pem: &str) -> String {
     let jwk: protocol::Jwk = serde_json::from_value(wk["jwks"]["keys"][0].clone()).expect("jwk");
     jwk.thumbprint()
 }
+
+/// SHA-256 of `bytes`, hex, by `sha256sum` (the tests crate links no hash of its own).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::io::Write as _;
+    let mut child =
+        Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().expect("sha256sum");
+    child.stdin.take().expect("stdin").write_all(bytes).expect("write");
+    let out = child.wait_with_output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().expect("hash").to_string()
+}
+
+/// Run SQL on a database file with the `sqlite3` command-line shell.
+fn sqlite(db: &Path, sql: &str) -> String {
+    sqlite_with(&[], db, sql)
+}
+
+/// [`sqlite`] with options for the shell (e.g. `-json`).
+fn sqlite_with(options: &[&str], db: &Path, sql: &str) -> String {
+    let out = Command::new("sqlite3").args(options).arg(db).arg(sql).output().expect("sqlite3");
+    assert!(out.status.success(), "sqlite3: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Finding 13: checkpoints are verified against keys from the chain itself. Someone with the file
+/// (not the keyring) rewrites a row, recomputes the chain, re-signs every checkpoint with their own
+/// key under the real kid, and swaps their public key into the `keys` table with `sqlite3`. Neither
+/// `history verify` nor `history reanchor --yes` (which sets the keyring's anchor aside) accepts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_signed_by_a_key_swapped_into_the_key_table_are_caught() {
+    use ed25519_dalek::Signer as _;
+    let (_dir, gw, agent, console) = setup().await;
+    submit_id(&gw, &agent, "test.high").await;
+    console.json(&["sync"]);
+    console.ok(&["history", "checkpoint"]);
+    submit_id(&gw, &agent, "test.medium").await;
+    console.json(&["sync"]);
+    console.ok(&["history", "checkpoint"]);
+    console.ok(&["history", "verify"]);
+
+    let kid = console.json(&["key", "show"])["kid"].as_str().expect("kid").to_string();
+    let profile = std::fs::read_to_string(console.dir().join("profile-id")).expect("profile id");
+    let forger = protocol::generate_key();
+    let db = console.db();
+    let rows: Vec<Value> = serde_json::from_str(&sqlite_with(
+        &["-json"],
+        &db,
+        "SELECT seq, at, kind, ep, request_id, detail FROM history ORDER BY seq",
+    ))
+    .expect("rows");
+    let received =
+        rows.iter().find(|r| r["kind"] == "request received").expect("a request row")["seq"].clone();
+    let mut sql = String::from("DROP TRIGGER history_no_update;\n");
+    let mut prev = "0".repeat(64);
+    let quote = |s: &str| format!("'{}'", s.replace('\'', "''"));
+    for r in &rows {
+        let seq = r["seq"].as_i64().expect("seq");
+        let mut detail = r["detail"].as_str().expect("detail").to_string();
+        if r["seq"] == received {
+            detail = r#"{"statement":"nothing to see"}"#.to_string();
+        }
+        if r["kind"] == "checkpoint" {
+            let message =
+                format!("countersign-history-checkpoint/v1\n{}\n{}\n{prev}", profile.trim(), seq - 1);
+            let sig: String =
+                forger.sign(message.as_bytes()).to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            detail = serde_json::json!({"upto": seq - 1, "head": prev, "kid": kid, "sig": sig}).to_string();
+        }
+        let row = serde_json::json!({"seq": seq, "at": r["at"], "kind": r["kind"], "ep": r["ep"],
+            "request_id": r["request_id"], "detail": detail});
+        let hash = sha256_hex(format!("{prev}{}", protocol::canonicalize(&row).expect("jcs")).as_bytes());
+        sql.push_str(&format!(
+            "UPDATE history SET detail = {}, prev_hash = {}, hash = {} WHERE seq = {seq};\n",
+            quote(&detail),
+            quote(&prev),
+            quote(&hash)
+        ));
+        prev = hash;
+    }
+    let forged_jwk = serde_json::to_string(&protocol::Jwk::from_key(&forger.verifying_key())).expect("jwk");
+    sql.push_str(&format!("UPDATE keys SET jwk = {} WHERE kid = {};\n", quote(&forged_jwk), quote(&kid)));
+    sqlite(&db, &sql);
+
+    let r = console.fails(&["history", "verify"], 5);
+    assert!(r.stderr.contains("does not verify"), "the forged checkpoint itself is caught: {}", r.stderr);
+    let r = console.fails(&["history", "reanchor", "--yes"], 5);
+    assert!(r.stderr.contains("does not verify"), "{}", r.stderr);
+    assert_eq!(sqlite(&db, "SELECT COUNT(*) FROM history WHERE kind = 'history re-anchored'").trim(), "0");
+}
