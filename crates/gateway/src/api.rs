@@ -225,31 +225,13 @@ async fn events(
                 .ok_or_else(|| ApiError::malformed("Last-Event-ID must be an event sequence number"))?,
         ),
     };
-    // Subscribe before reading the backlog so nothing falls between the two.
+    // Subscribe before reading the backlog so nothing falls between the two. The backlog is read
+    // page by page as the client takes it, never whole into memory.
     let rx = app.subscribe();
-    let mut backlog = Vec::new();
-    if let Some(mut after) = last {
-        loop {
-            let page = store::events_after(app.db(), after, 1000).await?;
-            let Some(last) = page.last() else { break };
-            after = last.0;
-            let n = page.len();
-            backlog.extend(page.into_iter().map(|(seq, kind, data)| Event {
-                seq,
-                kind: if kind == "step-up" { "step-up" } else { "resolved" },
-                data,
-                emitted: std::time::Instant::now(),
-            }));
-            if n < 1000 {
-                break;
-            }
-        }
-    }
-    let high = backlog.last().map(|e| e.seq).or(last).unwrap_or(0);
     // The stream lives no longer than its token, and ends within a second of the approver's key
     // being removed or rotated away: a forwarding task checks both while it relays events.
     let (tx, out) = tokio::sync::mpsc::channel::<SseEvent>(256);
-    tokio::spawn(relay(app.clone(), approver.kid, token_exp, backlog, high, rx, tx));
+    tokio::spawn(relay(app.clone(), approver.kid, token_exp, last, rx, tx));
     let stream = tokio_stream::wrappers::ReceiverStream::new(out).map(Ok::<_, Infallible>);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
@@ -257,21 +239,64 @@ async fn events(
 /// How often an open event stream re-checks that its approver is still enrolled.
 pub const STREAM_RECHECK: Duration = Duration::from_millis(500);
 
-/// Relay the backlog, then live events after `high`, to one approver's stream, until the client
-/// goes, the subscriber lags (the client resumes with Last-Event-ID), the auth token expires or
-/// the approver's key is no longer active.
+/// Most backlog events read from the store at once.
+const BACKLOG_PAGE: i64 = 200;
+
+/// Whether an approver's stream may go on: its token has not expired and its key is enrolled.
+async fn still_allowed(app: &App, kid: &str, token_exp: i64) -> bool {
+    if crate::app::now() > token_exp {
+        tracing::info!(%kid, "event stream ended: its auth token expired");
+        return false;
+    }
+    match app.enrolled(kid).await {
+        Ok(Some(_)) => true,
+        Ok(None) => {
+            tracing::info!(%kid, "event stream ended: the approver's key is no longer enrolled");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(%kid, error = %e.message, "event stream ended: enrolment check failed");
+            false
+        }
+    }
+}
+
+/// Relay the backlog after `last` (page by page), then live events, to one approver's stream,
+/// until the client goes, the subscriber lags (the client resumes with Last-Event-ID), the auth
+/// token expires or the approver's key is no longer active.
 async fn relay(
     app: Arc<App>,
     kid: String,
     token_exp: i64,
-    backlog: Vec<Event>,
-    mut high: i64,
+    last: Option<i64>,
     mut rx: tokio::sync::broadcast::Receiver<Event>,
     tx: tokio::sync::mpsc::Sender<SseEvent>,
 ) {
-    for e in &backlog {
-        if tx.send(sse_event(e)).await.is_err() {
-            return;
+    let mut high = last.unwrap_or(0);
+    if last.is_some() {
+        loop {
+            if !still_allowed(&app, &kid, token_exp).await {
+                return;
+            }
+            let page = match store::events_after(app.db(), high, BACKLOG_PAGE).await {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(%kid, error = %e, "event stream ended: reading the backlog failed");
+                    return;
+                }
+            };
+            let n = page.len() as i64;
+            for (seq, kind, data) in page {
+                let kind = if kind == "step-up" { "step-up" } else { "resolved" };
+                let event = Event { seq, kind, data, emitted: std::time::Instant::now() };
+                if tx.send(sse_event(&event)).await.is_err() {
+                    return;
+                }
+                high = seq;
+            }
+            if n < BACKLOG_PAGE {
+                break;
+            }
         }
     }
     let mut check = tokio::time::interval(STREAM_RECHECK);
@@ -288,20 +313,8 @@ async fn relay(
                 Err(_) => return,
             },
             _ = check.tick() => {
-                if crate::app::now() > token_exp {
-                    tracing::info!(%kid, "event stream ended: its auth token expired");
+                if !still_allowed(&app, &kid, token_exp).await {
                     return;
-                }
-                match app.enrolled(&kid).await {
-                    Ok(Some(_)) => {}
-                    Ok(None) => {
-                        tracing::info!(%kid, "event stream ended: the approver's key is no longer enrolled");
-                        return;
-                    }
-                    Err(e) => {
-                        tracing::warn!(%kid, error = %e.message, "event stream ended: enrolment check failed");
-                        return;
-                    }
                 }
             }
             _ = tx.closed() => return,
