@@ -11,8 +11,11 @@
 //!   browsers and most HTTP clients do), mail addresses (`user@host`) and bare `host[:port][/path]`
 //!   strings. Each host is lower-cased punycode without a trailing dot and placed in a zone:
 //!   `internal` (equal to or under an internal domain of the data file), `approved` (an approved
-//!   outside host) or `external`. When a string can be read more than one way, every reading's host
-//!   is kept: extra hosts can only make a request look riskier.
+//!   outside host) or `external`; IP literals are hosts like any other (loopback and private
+//!   addresses are external unless the data file lists them). When a string can be read more than
+//!   one way, every reading's host is kept: extra hosts can only make a request look riskier. One
+//!   exception keeps file names from being read as hosts: a bare `name.ext` whose last label is a
+//!   common file extension (`report.csv`) is not a host unless it has a port or a path.
 //! - **SQL**: every string that parses as SQL (`sqlparser`, generic then PostgreSQL, MySQL and MS SQL
 //!   dialects) contributes the kind of every statement of the batch (nested ones too), the objects
 //!   named, and whether it changes schema or data. A string that looks like SQL but parses in no
@@ -978,6 +981,39 @@ mod tests {
         // Free text that merely starts with a verb is not SQL.
         let prose = facts_of("x", json!({ "summary": "Update the runbook", "n": "select" })).sql;
         assert_eq!(prose, SqlFacts::default());
+    }
+
+    #[test]
+    fn every_spelling_of_a_payment_names_a_money_word() {
+        let money = &PolicyData::default_data().vocabulary["money"];
+        let spellings = [
+            ("payments.pay", None),
+            ("billing.payInvoice", None),
+            ("billing.pay_invoice", None),
+            ("billing.pay-invoice", None),
+            ("billing/pay/invoice", None),
+            ("billing:payInvoice", None),
+            ("BillingPayInvoice", None),
+            ("PAYMENTS.PAY", None),
+            ("sendfunds", None),
+            ("sendFunds", None),
+            ("SEND_FUNDS", None),
+            ("payinvoice", None),
+            ("billing", Some("payInvoice")),
+            ("billing", Some("Pay Invoice")),
+            ("\u{ff50}\u{ff41}\u{ff59}.invoice", None),
+            ("wireTransfer", None),
+        ];
+        for (tool, operation) in spellings {
+            let d = draft(
+                "payments-api",
+                "production",
+                json!([{ "tool": tool, "operation": operation, "args": {}, "reversible": false }]),
+            );
+            let a = derive("spiffe://acme.example/x", &d, &PolicyData::default_data()).actions.remove(0);
+            let words: BTreeSet<_> = a.words.union(&a.word_parts).cloned().collect();
+            assert!(words.intersection(money).next().is_some(), "{tool} {operation:?}: {words:?}");
+        }
     }
 
     #[test]
