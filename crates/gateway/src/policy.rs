@@ -31,7 +31,7 @@ pub const DECISION_RULE: &str = "data.countersign.decision";
 pub const MAX_INPUT_BYTES: usize = 512 * 1024;
 
 /// Longest an evaluation may take in the gateway before the request is denied.
-pub const EVAL_TIMEOUT: Duration = Duration::from_secs(2);
+pub const EVAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A policy could not be loaded or evaluated.
 #[derive(Debug, thiserror::Error)]
