@@ -591,3 +591,53 @@ async fn a_long_backlog_is_replayed_page_by_page_in_order() {
     let (_, _, data) = events.next(10).await.expect("live event after the backlog");
     assert_eq!(data["id"], b["id"]);
 }
+
+#[tokio::test]
+async fn a_grant_names_the_catalogued_environment_whatever_the_agent_declares() {
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(dir.path(), &["--default-policy"]);
+    let agent = gw.agent(AGENT);
+    let data = gw.data.to_str().unwrap().to_string();
+    let staging = gateway_cli(&[
+        "systems",
+        "add",
+        "--data",
+        &data,
+        "--system",
+        " Feature-Flags-Staging",
+        "--environment",
+        "STAGING",
+    ])
+    .trim()
+    .to_string();
+    let prod = gateway_cli(&[
+        "systems",
+        "add",
+        "--data",
+        &data,
+        "--system",
+        "feature-flags-staging",
+        "--environment",
+        "production",
+    ])
+    .trim()
+    .to_string();
+    // The catalogue knows feature-flags-staging in staging; the agent declares "dev".
+    let d = json!({
+        "identity": {"workload": AGENT, "display": "Agent", "on_behalf_of": []},
+        "purpose": {"code": "docs", "statement": "find the release notes"},
+        "data": {"class": "internal", "categories": []},
+        "target": {"system": "Feature-Flags-Staging", "environment": "dev"},
+        "actions": [{"tool": "confluence.pages.search", "args": {"q": "release notes"}, "reversible": true}]
+    });
+    let (s, b) = submit(&gw, &agent, &d).await;
+    assert_eq!((s, b["state"].as_str()), (200, Some("approved")), "{b}");
+    let grant = b["grant"].as_str().unwrap();
+    let claims = protocol::jws::decode_unverified(grant).unwrap();
+    assert_eq!(claims["aud"], "feature-flags-staging", "the system in its normal form");
+    assert_eq!(claims["environment"], "staging", "the catalogue's environment, not the declared one");
+    assert_eq!(redeem(&gw, &prod, &json!({"grant": grant})).await.0, 403, "not redeemable in production");
+    let (s, b) = redeem(&gw, &staging, &json!({"grant": grant})).await;
+    assert_eq!((s, b["uses"].as_i64()), (200, Some(1)), "{b}");
+    assert_eq!(redeem(&gw, &staging, &json!({"grant": grant})).await.0, 409, "an allow grant is good once");
+}

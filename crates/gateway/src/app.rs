@@ -360,6 +360,17 @@ impl App {
             crate::policy::PolicyError::TooLarge { .. } => ApiError::too_large(e.to_string()),
             e => ApiError::internal(e),
         })?;
+        // A grant names the system in its normal form and the environment the catalogue knows it
+        // in (the agent's declaration only for a system the catalogue does not know): a grant for
+        // `payments-api` declared "sandbox" is a production grant, which only production redeems.
+        let grant_system = crate::facts::normal_name(&draft.target.system);
+        let grant_environment = self
+            .policy
+            .data()
+            .systems
+            .get(&grant_system)
+            .map(|s| s.environment.clone())
+            .unwrap_or_else(|| crate::facts::normal_name(&draft.target.environment));
         let id = protocol::new_id();
         let iat = now();
         let subs: Vec<&str> = draft.identity.on_behalf_of.iter().map(|p| p.sub.as_str()).collect();
@@ -377,8 +388,8 @@ impl App {
             binding_code: None,
             binding_failures: 0,
             on_behalf_of: subs,
-            target_system: draft.target.system.clone(),
-            target_environment: draft.target.environment.clone(),
+            target_system: grant_system.clone(),
+            target_environment: grant_environment.clone(),
             iat,
             exp: iat,
             grant_jwt: None,
@@ -392,8 +403,8 @@ impl App {
                         .map_err(|e| ApiError::malformed(e.to_string()))?;
                 let (grant, grant_row) = self.grant(
                     workload,
-                    &draft.target.system,
-                    &draft.target.environment,
+                    &grant_system,
+                    &grant_environment,
                     &id,
                     &digest,
                     MAX_GRANT_TTL_S,

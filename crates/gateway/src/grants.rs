@@ -58,7 +58,7 @@ impl App {
         if claims.iss != self.ep {
             return Err(ApiError::unauthorized("the grant was not issued by this enforcement point"));
         }
-        if claims.environment.trim().to_lowercase() != system.environment.trim().to_lowercase() {
+        if crate::facts::normal_name(&claims.environment) != crate::facts::normal_name(&system.environment) {
             return Err(ApiError::forbidden(format!(
                 "the grant is for environment {:?}, and {} runs in {:?}",
                 claims.environment, system.system, system.environment

@@ -385,14 +385,12 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let db = store::open(&data).await?;
                 let token = countersign_gateway::grants::new_system_token();
-                store::add_system(
-                    &db,
-                    &app::token_hash(&token),
-                    system.trim(),
-                    environment.trim(),
-                    app::now(),
-                )
-                .await?;
+                // Stored in the normal form grants name them in.
+                let (system, environment) = (
+                    countersign_gateway::facts::normal_name(&system),
+                    countersign_gateway::facts::normal_name(&environment),
+                );
+                store::add_system(&db, &app::token_hash(&token), &system, &environment, app::now()).await?;
                 println!("{token}");
             }
         },
