@@ -875,9 +875,31 @@ mod tests {
 
     #[test]
     fn backoff_is_bounded_full_jitter() {
-        for attempt in 0..40 {
-            let cap = BACKOFF_BASE.saturating_mul(2u32.saturating_pow(attempt.min(16))).min(BACKOFF_MAX);
-            assert!(backoff(attempt) <= cap);
+        // The caps written out (0.5 s doubling to the 60 s ceiling), not recomputed from the code.
+        let caps_ms: [(u32, u64); 10] = [
+            (0, 500),
+            (1, 1_000),
+            (2, 2_000),
+            (3, 4_000),
+            (5, 16_000),
+            (6, 32_000),
+            (7, 60_000),
+            (8, 60_000),
+            (20, 60_000),
+            (u32::MAX, 60_000),
+        ];
+        for (attempt, cap) in caps_ms {
+            let draws: Vec<u64> = (0..2_000).map(|_| backoff(attempt).as_millis() as u64).collect();
+            let (min, max) = (*draws.iter().min().unwrap(), *draws.iter().max().unwrap());
+            let mean = draws.iter().sum::<u64>() as f64 / draws.len() as f64;
+            assert!(max <= cap, "attempt {attempt}: {max} ms is over the {cap} ms cap");
+            // Full jitter: uniform over [0, cap]. With 2,000 draws, the extremes come within 10 %
+            // of both ends and the mean within 5 % of the middle, except with negligible
+            // probability; a constant, a zero or a narrow band all fail.
+            assert!(max * 10 >= cap * 9, "attempt {attempt}: never near the cap (max {max} of {cap} ms)");
+            assert!(min * 10 <= cap, "attempt {attempt}: never near zero (min {min} of {cap} ms)");
+            let centre = mean / cap as f64;
+            assert!((0.45..=0.55).contains(&centre), "attempt {attempt}: mean at {centre:.3} of the cap");
         }
     }
 
