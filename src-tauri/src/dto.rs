@@ -152,10 +152,23 @@ pub struct RequestDetail {
     pub claims_json: String,
 }
 
-/// What the UI asks: approve or deny request `id` with this reason and these constraints.
+/// Which request: request ids are unique only per enforcement point (another one may reuse an id,
+/// by mistake or on purpose), so the UI addresses every request by both. Also the payload of the
+/// `open-request` event (a notification click).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct RequestRef {
+    /// The enforcement point's id.
+    pub ep: String,
+    /// The request's id there.
+    pub id: String,
+}
+
+/// What the UI asks: approve or deny request `id` of enforcement point `ep` with this reason and
+/// these constraints.
 #[derive(Debug, Clone, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct DecideArgs {
+    pub ep: String,
     pub id: String,
     pub verdict: Verdict,
     pub reason: String,
@@ -168,6 +181,7 @@ pub struct DecideArgs {
 /// What became of a decision.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct DecisionResult {
+    pub ep: String,
     pub id: String,
     pub state: String,
     pub delivered: bool,
@@ -298,6 +312,45 @@ pub struct KeyInfo {
     pub jwk: String,
 }
 
+/// How one enforcement point answered a key rotation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RotationResult {
+    /// It took the new key: nothing to do there.
+    Accepted,
+    /// It answered with an error: the new key must be enrolled there by hand.
+    Refused,
+    /// It could not be reached: the new key must be enrolled there by hand.
+    Unreachable,
+    /// Nothing was sent (no old key to sign with, or it may not be called): enrol by hand.
+    NotSent,
+}
+
+/// One enforcement point's part of a key rotation.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EpRotation {
+    pub ep: String,
+    /// Its display name (from its well-known document: untrusted text).
+    pub name: String,
+    pub url: String,
+    pub result: RotationResult,
+    /// Whether the approver must enroll the new key there by hand.
+    pub needs_enrolment: bool,
+    /// Why, when it did not accept: its HTTP status and message, or the network error (untrusted
+    /// text when it comes from the enforcement point).
+    pub reason: Option<String>,
+}
+
+/// What a key rotation did: the new key, and each enforcement point's answer.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RotationReport {
+    pub key: KeyInfo,
+    pub old_kid: Option<String>,
+    pub eps: Vec<EpRotation>,
+}
+
 /// User settings.
 #[derive(Debug, Clone, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
@@ -328,6 +381,7 @@ mod tests {
             ActionView,
             DecisionView,
             RequestDetail,
+            RequestRef,
             DecideArgs,
             DecisionResult,
             HistoryFilter,
@@ -341,6 +395,9 @@ mod tests {
             KeyRef,
             EpPreview,
             KeyInfo,
+            RotationResult,
+            EpRotation,
+            RotationReport,
             Settings,
             crate::error::IpcError,
             crate::error::ErrorCode,

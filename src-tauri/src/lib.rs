@@ -27,7 +27,8 @@ use crate::error::{ErrorCode, IpcError, IpcResult};
 pub const EV_REQUESTS: &str = "requests-changed";
 /// Event: an enforcement point's connection changed.
 pub const EV_EPS: &str = "eps-changed";
-/// Event: open this request (payload: its id), e.g. after a notification click.
+/// Event: open this request (payload: a [`dto::RequestRef`], its enforcement point and id), e.g.
+/// after a notification click.
 pub const EV_OPEN: &str = "open-request";
 
 impl From<ConsoleError> for IpcError {
@@ -158,15 +159,15 @@ pub fn show_main<R: Runtime>(app: &AppHandle<R>) {
 }
 
 /// Show and focus the main window, optionally on one request.
-pub fn focus<R: Runtime>(app: &AppHandle<R>, request: Option<&str>) {
+pub fn focus<R: Runtime>(app: &AppHandle<R>, request: Option<dto::RequestRef>) {
     mark_shown();
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
     }
-    if let Some(id) = request {
-        let _ = app.emit(EV_OPEN, id.to_string());
+    if let Some(request) = request {
+        let _ = app.emit(EV_OPEN, request);
     }
 }
 
@@ -207,18 +208,19 @@ fn on_watch_event<R: Runtime>(app: &AppHandle<R>, e: WatchEvent) {
             shell.set_connection(&ep, Connection::Offline, Some(error));
             let _ = app.emit(EV_EPS, ());
         }
-        WatchEvent::Request { id, .. } => {
+        WatchEvent::Request { ep, id } => {
             refresh(app);
             let (console, notifier, app) = (shell.console.clone(), shell.notifier.clone(), app.clone());
             tauri::async_runtime::spawn(async move {
                 use countersign_console::notify::Notice;
-                match notifier.request_arrived(&console, &id).await {
+                match notifier.request_arrived(&console, &ep, &id).await {
                     Ok(Notice::Shown(shown) | Notice::Flood(shown)) => {
                         // A click only opens the request: nothing is ever approved from a notification.
                         std::thread::spawn(move || {
-                            if let Some(id) = shown.wait_for_click() {
+                            if let Some((ep, id)) = shown.wait_for_click() {
                                 let app2 = app.clone();
-                                let _ = app.run_on_main_thread(move || focus(&app2, Some(&id)));
+                                let request = dto::RequestRef { ep, id };
+                                let _ = app.run_on_main_thread(move || focus(&app2, Some(request)));
                             }
                         });
                     }

@@ -119,11 +119,11 @@ async fn main() -> anyhow::Result<()> {
     tokio::spawn(async move {
         watcher
             .watch_ep(watch_ep, move |e| match e {
-                WatchEvent::Request { id, .. } => {
+                WatchEvent::Request { ep, id } => {
                     let _ = tx.send(Some((id.clone(), Instant::now())));
                     let (console, done) = (notifying.clone(), notified_tx.clone());
                     tokio::spawn(async move {
-                        let sent = Notifier::default().request_arrived(&console, &id).await;
+                        let sent = Notifier::default().request_arrived(&console, &ep, &id).await;
                         let _ = done.send((sent.map(|n| matches!(n, Notice::Shown(_))), Instant::now()));
                     });
                 }

@@ -443,10 +443,11 @@ async fn command(console: &Console, command: Command) -> Result<ExitCode> {
             let notifying = console.clone();
             console
                 .watch(move |event| {
-                    if let countersign_console::sync::WatchEvent::Request { id, .. } = &event {
-                        let (console, notifier, id) = (notifying.clone(), notifier.clone(), id.clone());
+                    if let countersign_console::sync::WatchEvent::Request { ep, id } = &event {
+                        let (console, notifier) = (notifying.clone(), notifier.clone());
+                        let (ep, id) = (ep.clone(), id.clone());
                         tokio::spawn(async move {
-                            if let Err(e) = notifier.request_arrived(&console, &id).await {
+                            if let Err(e) = notifier.request_arrived(&console, &ep, &id).await {
                                 tracing::warn!(error = %e, "notification not shown");
                             }
                         });

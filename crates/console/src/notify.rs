@@ -85,7 +85,9 @@ pub fn describe(v: &RequestView) -> (String, String) {
 /// A shown notification; a click opens its request.
 pub struct Shown {
     handle: notify_rust::NotificationHandle,
-    request: String,
+    /// The request it leads to: (enforcement point, request id) — an id alone may be another
+    /// enforcement point's too.
+    request: (String, String),
 }
 
 impl std::fmt::Debug for Shown {
@@ -95,8 +97,9 @@ impl std::fmt::Debug for Shown {
 }
 
 impl Shown {
-    /// Block until the notification is clicked or closed; the request to open when clicked.
-    pub fn wait_for_click(self) -> Option<String> {
+    /// Block until the notification is clicked or closed; the request to open when clicked, as
+    /// (enforcement point, request id).
+    pub fn wait_for_click(self) -> Option<(String, String)> {
         let mut clicked = false;
         self.handle.wait_for_action(|action| clicked = action == "default");
         clicked.then_some(self.request)
@@ -151,9 +154,10 @@ impl Notifier {
         })
     }
 
-    /// A verified request was stored: notify when the settings say so.
-    pub async fn request_arrived(&self, console: &Console, id: &str) -> Result<Notice> {
-        let v = console.request(id).await?;
+    /// A verified request `id` of enforcement point `ep` was stored: notify when the settings say
+    /// so. Addressed by both, as ids are only unique per enforcement point.
+    pub async fn request_arrived(&self, console: &Console, ep: &str, id: &str) -> Result<Notice> {
+        let v = console.request_at(Some(ep), id).await?;
         let settings = console.settings().await?;
         // An unknown tier counts as the highest: it is never folded and always passes the threshold.
         let tier: Tier =
@@ -168,7 +172,7 @@ impl Notifier {
                     safe_text(&v.workload, 120),
                     v.tier
                 );
-                return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, id).await?));
+                return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, ep, id).await?));
             }
             Some(_) => return Ok(Notice::Quiet),
             None => {}
@@ -182,12 +186,18 @@ impl Notifier {
             Tier::Critical => notify_rust::Urgency::Critical,
         };
         let (summary, body) = describe(&v);
-        Ok(Notice::Shown(show(summary, body, urgency, id).await?))
+        Ok(Notice::Shown(show(summary, body, urgency, ep, id).await?))
     }
 }
 
-async fn show(summary: String, body: String, urgency: notify_rust::Urgency, id: &str) -> Result<Shown> {
-    let request = id.to_string();
+async fn show(
+    summary: String,
+    body: String,
+    urgency: notify_rust::Urgency,
+    ep: &str,
+    id: &str,
+) -> Result<Shown> {
+    let request = (ep.to_string(), id.to_string());
     tokio::task::spawn_blocking(move || {
         notify_rust::Notification::new()
             .appname("Countersign")

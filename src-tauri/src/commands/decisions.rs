@@ -1,4 +1,5 @@
-//! Decisions: the UI asks "approve request X with reason R"; the core checks and signs.
+//! Decisions: the UI asks "approve request X of enforcement point E with reason R"; the core
+//! checks and signs.
 
 use countersign_console::decide::DecisionInput;
 use countersign_console::sync::Delivery;
@@ -27,7 +28,7 @@ pub async fn decide<R: Runtime>(
         max_uses: args.max_uses,
         binding_code: args.binding_code.filter(|c| !c.trim().is_empty()),
     };
-    let outcome = shell.console.decide(&args.id, input).await?;
+    let outcome = shell.console.decide_at(Some(&args.ep), &args.id, input).await?;
     let (state, delivered, message) = match &outcome.delivery {
         Delivery::Accepted { state, .. } => {
             (state.clone(), true, format!("Delivered: the request is {state}."))
@@ -47,5 +48,5 @@ pub async fn decide<R: Runtime>(
     crate::refresh(&app);
     let console = shell.console.clone();
     tauri::async_runtime::spawn(async move { console.checkpoint_or_warn().await });
-    Ok(DecisionResult { id: args.id, state, delivered, message })
+    Ok(DecisionResult { ep: args.ep, id: args.id, state, delivered, message })
 }

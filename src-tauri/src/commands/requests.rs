@@ -35,10 +35,11 @@ pub async fn list_requests(shell: State<'_, Shell>, offset: u32, limit: u32) -> 
     })
 }
 
-/// Everything about one request.
+/// Everything about request `id` of enforcement point `ep` (an id alone may be several
+/// enforcement points').
 #[tauri::command]
-pub async fn get_request(shell: State<'_, Shell>, id: String) -> IpcResult<RequestDetail> {
+pub async fn get_request(shell: State<'_, Shell>, ep: String, id: String) -> IpcResult<RequestDetail> {
     let names = shell.ep_names().await?;
-    let v = shell.console.request(&id).await?;
+    let v = shell.console.request_at(Some(&ep), &id).await?;
     Ok(view::detail(&v, &names, shell.notifier.is_flooded(&v.workload)))
 }

@@ -2,6 +2,7 @@
 import type { Verdict } from "./Verdict";
 
 /**
- * What the UI asks: approve or deny request `id` with this reason and these constraints.
+ * What the UI asks: approve or deny request `id` of enforcement point `ep` with this reason and
+ * these constraints.
  */
-export type DecideArgs = { id: string, verdict: Verdict, reason: string, ttlS: number | null, maxUses: number | null, bindingCode: string | null, };
+export type DecideArgs = { ep: string, id: string, verdict: Verdict, reason: string, ttlS: number | null, maxUses: number | null, bindingCode: string | null, };

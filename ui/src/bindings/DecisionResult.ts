@@ -3,4 +3,4 @@
 /**
  * What became of a decision.
  */
-export type DecisionResult = { id: string, state: string, delivered: boolean, message: string, };
+export type DecisionResult = { ep: string, id: string, state: string, delivered: boolean, message: string, };

@@ -21,6 +21,18 @@ function serveDecide(result: unknown = { id: "req-1", state: "approved", deliver
 const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe("DecidePanel", () => {
+  it("sends the request's enforcement point with its id (an id alone may be another EP's too)", async () => {
+    const sent = serveDecide({ ep: "ep-reuser", id: "same", state: "denied", delivered: true, message: "" });
+    render(DecidePanel, { detail: detail(summary({ ep: "ep-reuser", id: "same", tier: "low" })) });
+    await fireEvent.click(screen.getByTestId("deny-button"));
+    await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "unknown EP" } });
+    await fireEvent.click(screen.getByTestId("confirm-button"));
+    await tick();
+    await tick();
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ ep: "ep-reuser", id: "same", verdict: "deny", reason: "unknown EP" });
+  });
+
   it("refuses to send a deny without a reason and says why", async () => {
     const sent = serveDecide();
     render(DecidePanel, { detail: detail(summary()) });
@@ -41,7 +53,14 @@ describe("DecidePanel", () => {
     await tick();
     await tick();
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatchObject({ id: "req-1", verdict: "deny", reason: "not expected", ttlS: null, bindingCode: null });
+    expect(sent[0]).toMatchObject({
+      ep: "ep-1",
+      id: "req-1",
+      verdict: "deny",
+      reason: "not expected",
+      ttlS: null,
+      bindingCode: null,
+    });
     expect(screen.getByTestId("decision-result").textContent).toContain("waiting to deliver");
   });
 

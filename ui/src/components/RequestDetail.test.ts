@@ -17,7 +17,7 @@ function withArgs(args: unknown): Detail {
 
 async function shown(d: Detail): Promise<HTMLElement> {
   serve(d);
-  const { container } = render(RequestDetail, { id: "req-1" });
+  const { container } = render(RequestDetail, { ep: "ep-1", id: "req-1" });
   await waitFor(() => expect(container.querySelector("[data-testid=action-args]")).not.toBeNull());
   return container;
 }

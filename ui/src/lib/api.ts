@@ -16,6 +16,8 @@ import type { InboxPage } from "../bindings/InboxPage";
 import type { IpcError } from "../bindings/IpcError";
 import type { KeyInfo } from "../bindings/KeyInfo";
 import type { RequestDetail } from "../bindings/RequestDetail";
+import type { RequestRef } from "../bindings/RequestRef";
+import type { RotationReport } from "../bindings/RotationReport";
 import type { Settings } from "../bindings/Settings";
 import type { VerifyReport } from "../bindings/VerifyReport";
 
@@ -51,7 +53,9 @@ export const listRequests = (offset: number, limit: number) => call<InboxPage>("
 /** The first inbox is on screen: Rust shows the (until then hidden) window. */
 export const uiReady = (rows: number, renderMs: number, ipcMs: number) =>
   call<null>("ui_ready", { rows, renderMs, ipcMs });
-export const getRequest = (id: string) => call<RequestDetail>("get_request", { id });
+/** Request `id` of enforcement point `ep`: an id alone may be several enforcement points'. */
+export const getRequest = (request: RequestRef) =>
+  call<RequestDetail>("get_request", { ep: request.ep, id: request.id });
 export const decide = (args: DecideArgs) => call<DecisionResult>("decide", { args });
 export const historyPage = (filter: HistoryFilter, offset: number, limit: number) =>
   call<HistoryPage>("history_page", { filter, offset, limit });
@@ -63,7 +67,8 @@ export const previewEp = (url: string) => call<EpPreview>("preview_ep", { url })
 export const addEp = (url: string, kid: string) => call<EpStatus>("add_ep", { url, kid });
 export const removeEp = (ep: string) => call<null>("remove_ep", { ep });
 export const keyInfo = () => call<KeyInfo>("key_info");
-export const rotateKey = () => call<KeyInfo>("rotate_key");
+/** Rotate the key; the new key and, per enforcement point, whether it took it or needs it enrolled by hand. */
+export const rotateKey = () => call<RotationReport>("rotate_key");
 export const getSettings = () => call<Settings>("get_settings");
 export const setSettings = (settings: Settings) => call<Settings>("set_settings", { settings });
 
@@ -78,10 +83,18 @@ export async function onEvent(name: AppEvent, handler: () => void): Promise<Unli
   }
 }
 
-export async function onOpenRequest(handler: (id: string) => void): Promise<UnlistenFn> {
+/** Whether an event payload is a request's address (enforcement point and id). */
+function isRequestRef(p: unknown): p is RequestRef {
+  if (typeof p !== "object" || p === null) return false;
+  const o = p as Record<string, unknown>;
+  return typeof o.ep === "string" && typeof o.id === "string";
+}
+
+/** `open-request` (a notification click): open that request of that enforcement point. */
+export async function onOpenRequest(handler: (request: RequestRef) => void): Promise<UnlistenFn> {
   try {
     return await listen<unknown>("open-request", (ev) => {
-      if (typeof ev.payload === "string") handler(ev.payload);
+      if (isRequestRef(ev.payload)) handler({ ep: ev.payload.ep, id: ev.payload.id });
     });
   } catch {
     return () => {};

@@ -13,8 +13,10 @@ import { tick } from "svelte";
 import { SvelteMap } from "svelte/reactivity";
 import type { InboxPage } from "../bindings/InboxPage";
 import type { IpcError } from "../bindings/IpcError";
+import type { RequestRef } from "../bindings/RequestRef";
 import type { RequestSummary } from "../bindings/RequestSummary";
 import { listRequests } from "./api";
+import { sameRequest } from "./nav.svelte";
 
 /** Rows per page: a few screens' worth. */
 export const PAGE = 100;
@@ -46,9 +48,9 @@ class Inbox {
   }
 
   /** The index of a loaded row, or -1. */
-  indexOf(id: string): number {
+  indexOf(request: RequestRef): number {
     for (const [p, rows] of this.#pages) {
-      const i = rows.findIndex((r) => r.id === id);
+      const i = rows.findIndex((r) => sameRequest(r, request));
       if (i >= 0) return p * PAGE + i;
     }
     return -1;

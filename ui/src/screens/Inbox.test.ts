@@ -1,6 +1,7 @@
-import { render, waitFor } from "@testing-library/svelte";
+import { fireEvent, render, waitFor } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { beforeEach, describe, expect, it } from "vitest";
+import type { RequestRef } from "../bindings/RequestRef";
 import type { RequestSummary } from "../bindings/RequestSummary";
 import { inbox } from "../lib/inbox.svelte";
 import { nav } from "../lib/nav.svelte";
@@ -9,7 +10,7 @@ import { detail, summary } from "../test/fixtures";
 import Inbox from "./Inbox.svelte";
 
 /** Rust's side: `list` is the inbox in Rust's order (most urgent first); pages of it are served. */
-function serve(list: RequestSummary[]): string[] {
+function serve(list: RequestSummary[], opened: RequestRef[] = []): string[] {
   const calls: string[] = [];
   mockIPC((cmd, payload) => {
     calls.push(cmd);
@@ -24,8 +25,11 @@ function serve(list: RequestSummary[]): string[] {
       };
     }
     if (cmd === "get_request") {
-      const id = (payload as { id: string }).id;
-      return detail(list.find((r) => r.id === id) as RequestSummary);
+      const { ep, id } = payload as RequestRef;
+      opened.push({ ep, id });
+      const found = list.find((r) => r.ep === ep && r.id === id);
+      if (!found) throw { code: "not_found", message: `no request ${id} at ${ep}` };
+      return detail(found);
     }
     return null;
   });
@@ -38,8 +42,39 @@ function rowIds(container: HTMLElement): string[] {
 
 describe("Inbox", () => {
   beforeEach(() => {
-    nav.openId = null;
-    nav.cursorId = null;
+    nav.open = null;
+    nav.cursor = null;
+  });
+
+  it("opens a request with its enforcement point when another one reuses its id", async () => {
+    const now = nowSeconds();
+    const opened: RequestRef[] = [];
+    serve(
+      [
+        summary({ ep: "ep-genuine", epName: "Payments", id: "same", tier: "high", purposeCode: "genuine", exp: now + 100 }),
+        summary({ ep: "ep-reuser", epName: "Other", id: "same", tier: "high", purposeCode: "reused", exp: now + 200 }),
+      ],
+      opened,
+    );
+    await inbox.refresh();
+    const { container } = render(Inbox);
+    await waitFor(() => expect(rowIds(container)).toEqual(["same", "same"]));
+    const rows = Array.from(container.querySelectorAll<HTMLElement>("[data-testid=inbox-row]"));
+    expect(rows.map((r) => r.dataset.ep)).toEqual(["ep-genuine", "ep-reuser"]);
+
+    await fireEvent.click(rows[1]);
+    await waitFor(() => expect(container.querySelector("[data-testid=request-detail] h2")?.textContent).toBe("reused"));
+    expect(opened.at(-1)).toEqual({ ep: "ep-reuser", id: "same" });
+    const pane = container.querySelector("[data-testid=request-detail]") as HTMLElement;
+    expect(pane.dataset.ep).toBe("ep-reuser");
+    // Only the row of that enforcement point is marked open, not every row with that id.
+    await waitFor(() => expect(rows.map((r) => r.classList.contains("open"))).toEqual([false, true]));
+
+    // The keyboard path too: k moves to the first row, Enter opens it with its own EP.
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "k" }));
+    window.dispatchEvent(new KeyboardEvent("keydown", { key: "Enter" }));
+    await waitFor(() => expect(container.querySelector("[data-testid=request-detail] h2")?.textContent).toBe("genuine"));
+    expect(opened.at(-1)).toEqual({ ep: "ep-genuine", id: "same" });
   });
 
   it("shows rows in Rust's order and greys one whose time ran out until the refresh takes it away", async () => {

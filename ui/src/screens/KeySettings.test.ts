@@ -1,0 +1,94 @@
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { mockIPC } from "@tauri-apps/api/mocks";
+import { describe, expect, it } from "vitest";
+import type { KeyInfo } from "../bindings/KeyInfo";
+import type { RotationReport } from "../bindings/RotationReport";
+import KeySettings from "./KeySettings.svelte";
+
+const OLD: KeyInfo = { kid: "old-kid", fingerprint: "SHA256:oldoldoldold", createdAt: 0, jwk: "{}" };
+const NEW: KeyInfo = { kid: "new-kid", fingerprint: "SHA256:newnewnewnew", createdAt: 1, jwk: "{}" };
+
+function serve(report: RotationReport): string[] {
+  const calls: string[] = [];
+  mockIPC((cmd) => {
+    calls.push(cmd);
+    switch (cmd) {
+      case "key_info":
+        return OLD;
+      case "get_settings":
+        return { notifyThreshold: "medium", notificationsPaused: false };
+      case "rotate_key":
+        return report;
+      default:
+        return null;
+    }
+  });
+  return calls;
+}
+
+async function rotate(report: RotationReport): Promise<HTMLElement> {
+  const calls = serve(report);
+  const { container } = render(KeySettings);
+  await fireEvent.click(await screen.findByTestId("rotate-button"));
+  await fireEvent.click(screen.getByTestId("rotate-confirm"));
+  await waitFor(() => expect(screen.getByTestId("rotation-report")).toBeTruthy());
+  expect(calls).toContain("rotate_key");
+  return container;
+}
+
+describe("KeySettings rotation", () => {
+  it("lists each enforcement point's answer and which need the new key enrolled by hand, and why", async () => {
+    const hostile = "<img src=x onerror=alert(1)>";
+    const container = await rotate({
+      key: NEW,
+      oldKid: "old-kid",
+      eps: [
+        { ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false, reason: null },
+        {
+          ep: "ep-b",
+          name: `<b>Evil</b>`,
+          url: "https://b",
+          result: "refused",
+          needsEnrolment: true,
+          reason: `HTTP 401: ${hostile}`,
+        },
+        {
+          ep: "ep-c",
+          name: "Down",
+          url: "https://c",
+          result: "unreachable",
+          needsEnrolment: true,
+          reason: "connection refused",
+        },
+      ],
+    });
+    expect(screen.getByTestId("key-fingerprint").textContent).toContain("newn");
+    expect(screen.getByTestId("rotation-summary").textContent).toContain("2 of 3 enforcement points did not accept");
+    const items = screen.getAllByTestId("rotation-ep");
+    expect(items.map((e) => [e.dataset.ep, e.dataset.result])).toEqual([
+      ["ep-a", "accepted"],
+      ["ep-b", "refused"],
+      ["ep-c", "unreachable"],
+    ]);
+    expect(items[0].textContent).toContain("accepted the new key");
+    expect(items[0].querySelector("[data-testid=rotation-needs-enrolment]")).toBeNull();
+    for (const i of [1, 2]) expect(items[i].textContent).toContain("needs manual re-enrolment");
+    const reasons = screen.getAllByTestId("rotation-reason").map((e) => e.textContent ?? "");
+    expect(reasons[0]).toContain(`Refused: HTTP 401: ${hostile}`);
+    expect(reasons[1]).toContain("Unreachable: connection refused");
+    // The enforcement points' names and messages are text, never markup.
+    expect(items[1].textContent).toContain("<b>Evil</b>");
+    expect(container.querySelector("img")).toBeNull();
+    expect(container.querySelector(".rotation b")).toBeNull();
+  });
+
+  it("says so when every enforcement point accepted", async () => {
+    await rotate({
+      key: NEW,
+      oldKid: "old-kid",
+      eps: [{ ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false, reason: null }],
+    });
+    expect(screen.getByTestId("rotation-summary").textContent).toContain("Every enforcement point (1) accepted");
+    expect(screen.queryAllByTestId("rotation-needs-enrolment")).toHaveLength(0);
+  });
+});
