@@ -475,6 +475,13 @@ iam_changes contains i if {
 	kinds[i] == "iam"
 }
 
+# A change that sets role, group, permission or privilege values (input.facts.actions[i].roles) hands
+# out access whatever the tool is called ("okta.users.update" with groups ["admins"]).
+iam_changes contains i if {
+	some i in changes
+	count(input.facts.actions[i].roles) > 0
+}
+
 # SQL GRANT and REVOKE change who may do what.
 iam_changes contains i if {
 	some i, a in input.facts.actions

@@ -323,7 +323,8 @@ pub struct ActionFacts {
     /// The tool or operation name is a look-alike.
     pub lookalike: bool,
     /// Role or permission values (strings under a key named role(s), permission(s), group(s),
-    /// privilege(s) or ending in `role`/`roles`, any case, any depth), NFKC and lower case.
+    /// privilege(s) or ending in `role`/`roles`, any case, any depth), and the roles a SQL role
+    /// grant hands out (`GRANT admin TO bob`), NFKC and lower case.
     pub roles: BTreeSet<String>,
     /// Some key named `external` (any case, any depth) is `true`: the agent says data leaves.
     pub flagged_external: bool,
@@ -358,19 +359,19 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
             }
             let mut hosts: BTreeMap<String, HostForm> = BTreeMap::new();
             let mut sql = SqlFacts::default();
+            let (mut roles, mut flagged_external) = (BTreeSet::new(), false);
             for s in strings {
                 for (host, form) in hosts_in(s) {
                     let e = hosts.entry(host).or_insert(form);
                     *e = (*e).min(form);
                 }
-                sql_facts(s, &mut sql);
+                sql_facts(s, &mut sql, &mut roles);
             }
             let hosts = hosts
                 .into_iter()
                 .map(|(host, form)| HostFact { zone: data.host_zone(&host), host, form })
                 .collect();
             let lookalike = !plain_name(&a.tool) || a.operation.as_deref().is_some_and(|o| !plain_name(o));
-            let (mut roles, mut flagged_external) = (BTreeSet::new(), false);
             for (k, v) in &a.args {
                 keyed_facts(k, v, &mut roles, &mut flagged_external);
             }
@@ -740,8 +741,12 @@ fn looks_like_sql(s: &str) -> bool {
     let words: Vec<&str> =
         lower.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(|w| !w.is_empty()).collect();
     match first.as_str() {
-        // `GRANT … ON … TO …`, `REVOKE … ON … FROM …`.
-        "grant" | "revoke" => words.contains(&"on") && (words.contains(&"to") || words.contains(&"from")),
+        // `GRANT … ON … TO …`, `REVOKE … ON … FROM …`; a role grant (`GRANT admin TO bob`) has no `ON`
+        // and is taken when it parses, so "grant Kim access to the board" stays text.
+        "grant" | "revoke" => {
+            (words.contains(&"to") || words.contains(&"from"))
+                && (words.contains(&"on") || parse_sql(s).is_some())
+        }
         // A common table expression: `WITH name AS (`.
         "with" => {
             let squeezed: String = lower.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -751,15 +756,19 @@ fn looks_like_sql(s: &str) -> bool {
     }
 }
 
-/// Add what a string says as SQL, if it is SQL.
-fn sql_facts(s: &str, facts: &mut SqlFacts) {
+/// The statements of `s` in the first dialect that parses it.
+fn parse_sql(s: &str) -> Option<Vec<Statement>> {
+    let dialects: [&dyn Dialect; 4] =
+        [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &MsSqlDialect {}];
+    dialects.iter().find_map(|d| sqlparser::parser::Parser::parse_sql(*d, s).ok())
+}
+
+/// Add what a string says as SQL, if it is SQL; roles a `GRANT` hands out go to `roles`.
+fn sql_facts(s: &str, facts: &mut SqlFacts, roles: &mut BTreeSet<String>) {
     if !looks_like_sql(s) {
         return;
     }
-    let dialects: [&dyn Dialect; 4] =
-        [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &MsSqlDialect {}];
-    let Some(statements) = dialects.iter().find_map(|d| sqlparser::parser::Parser::parse_sql(*d, s).ok())
-    else {
+    let Some(statements) = parse_sql(s) else {
         facts.unparseable = true;
         return;
     };
@@ -774,6 +783,9 @@ fn sql_facts(s: &str, facts: &mut SqlFacts) {
         facts.data_change |= kind != "select";
         if let Statement::Drop { names, .. } = st {
             facts.objects.extend(names.iter().map(|n| n.to_string().to_lowercase()));
+        }
+        if let Statement::GrantRole(g) = st {
+            roles.extend(g.roles.iter().map(|r| normal_name(&r.value)));
         }
         ControlFlow::<()>::Continue(())
     });
@@ -976,6 +988,12 @@ mod tests {
         assert!(cte.data_change, "{cte:?}");
         let grant = facts_of("x", json!({ "sql": "GRANT ALL PRIVILEGES ON t TO mallory" })).sql;
         assert!(grant.kinds.contains("grant"), "{grant:?}");
+        // A role grant has no ON; its roles are role values like those under a "role" key.
+        let role_grant = facts_of("x", json!({ "sql": "GRANT admin TO mallory" }));
+        assert!(role_grant.sql.kinds.contains("grant"), "{role_grant:?}");
+        assert!(role_grant.roles.contains("admin"), "{role_grant:?}");
+        let text = facts_of("x", json!({ "note": "Grant Kim access to the board" })).sql;
+        assert_eq!(text, SqlFacts::default(), "free text is not SQL");
         let garbage = facts_of("x", json!({ "sql": "DROP TABLE orders WITH GARBAGE ((( " })).sql;
         assert!(garbage.unparseable, "{garbage:?}");
         // Free text that merely starts with a verb is not SQL.

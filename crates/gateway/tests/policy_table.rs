@@ -64,17 +64,31 @@ struct Case {
     workload: &'static str,
     draft: StepUpDraft,
     want: Want,
+    /// For a near-miss: the rule this case is built to fall just outside of (so `want` names another).
+    misses: Option<&'static str>,
 }
 
 fn case(name: &'static str, draft: StepUpDraft, want: Want) -> Case {
-    Case { name, workload: AGENT, draft, want }
+    Case { name, workload: AGENT, draft, want, misses: None }
+}
+
+/// A case authenticated as another workload than `AGENT`.
+fn case_as(name: &'static str, workload: &'static str, draft: StepUpDraft, want: Want) -> Case {
+    Case { name, workload, draft, want, misses: None }
+}
+
+impl Case {
+    /// Tags the case as the near-miss of `rule`: built like a case that triggers it, just outside.
+    fn near_miss_of(self, rule: &'static str) -> Self {
+        Case { misses: Some(rule), ..self }
+    }
 }
 
 fn table() -> Vec<Case> {
     use Tier::*;
     use Want::*;
     let read_wiki = || act("wiki.pages.get", json!({ "page": "Runbooks" }), true);
-    vec![
+    let mut cases = vec![
         // Allowed without a human.
         case(
             "an internal read in production passes",
@@ -138,6 +152,7 @@ fn table() -> Vec<Case> {
                 vec![read_wiki()],
             ),
             want: Deny("workload-not-spiffe"),
+            misses: None,
         },
         Case {
             name: "a workload from an untrusted trust domain is denied",
@@ -152,12 +167,14 @@ fn table() -> Vec<Case> {
                 vec![read_wiki()],
             ),
             want: Deny("untrusted-trust-domain"),
+            misses: None,
         },
         Case {
             name: "asking in another workload's name is denied",
             workload: "spiffe://acme.example/ns/other/sa/agent",
             draft: draft("internal", &[], "wiki", "production", vec![read_wiki()]),
             want: Deny("identity-mismatch"),
+            misses: None,
         },
         case(
             "an empty action chain is denied",
@@ -476,6 +493,560 @@ fn table() -> Vec<Case> {
             ),
             StepUp(Critical, 2, "schema-change"),
         ),
+    ];
+    cases.extend(near_misses());
+    cases
+}
+
+/// For every rule of the policy, a case built like one that triggers it but just outside it, tagged
+/// with the rule it misses, and (where the table had none) a case that triggers the rule's other branch.
+fn near_misses() -> Vec<Case> {
+    use Tier::*;
+    use Want::*;
+    let one = |class: &str, categories: &[&str], system: &str, env: &str, a: Value| {
+        draft(class, categories, system, env, vec![a])
+    };
+    let read_wiki = || act("wiki.pages.get", json!({ "page": "Runbooks" }), true);
+    let crm_export = |destination: &str| {
+        one(
+            "confidential",
+            &["pii"],
+            "crm",
+            "production",
+            act("crm.contacts.export", json!({ "destination": destination }), false),
+        )
+    };
+    let restricted_export = |destination: &str| {
+        one(
+            "restricted",
+            &[],
+            "hr-db",
+            "production",
+            act("workday.reports.export", json!({ "destination": destination }), false),
+        )
+    };
+    let mail = |on_behalf: bool, class: &str, to: &str| {
+        draft_with(
+            AGENT,
+            on_behalf,
+            class,
+            &[],
+            "mail",
+            "production",
+            vec![act("gmail.messages.send", json!({ "to": [to] }), false)],
+        )
+    };
+    let own = |workload: &'static str| {
+        draft_with(workload, true, "internal", &[], "wiki", "production", vec![read_wiki()])
+    };
+    vec![
+        // workload-not-spiffe
+        case_as(
+            "the same host as a SPIFFE id is SPIFFE, but from an untrusted domain",
+            "spiffe://agents.acme.example/bot",
+            own("spiffe://agents.acme.example/bot"),
+            Deny("untrusted-trust-domain"),
+        )
+        .near_miss_of("workload-not-spiffe"),
+        case_as(
+            "spiffe: without the slashes is not a SPIFFE id",
+            "spiffe:acme.example/ns/test/sa/table-agent",
+            own("spiffe:acme.example/ns/test/sa/table-agent"),
+            Deny("workload-not-spiffe"),
+        ),
+        // untrusted-trust-domain
+        case_as(
+            "a trust domain one label longer than the trusted one is untrusted",
+            "spiffe://acme.example.evil/ns/test/sa/table-agent",
+            own("spiffe://acme.example.evil/ns/test/sa/table-agent"),
+            Deny("untrusted-trust-domain"),
+        ),
+        case_as(
+            "a trust domain under the trusted one is another trust domain",
+            "spiffe://evil.acme.example/ns/test/sa/table-agent",
+            own("spiffe://evil.acme.example/ns/test/sa/table-agent"),
+            Deny("untrusted-trust-domain"),
+        ),
+        case_as(
+            "another workload of the trusted domain, asking for itself, passes",
+            "spiffe://acme.example/ns/other/sa/agent",
+            own("spiffe://acme.example/ns/other/sa/agent"),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("untrusted-trust-domain"),
+        // identity-mismatch
+        case(
+            "a draft naming the agent in other letter case is another workload",
+            draft_with(
+                "spiffe://acme.example/ns/test/sa/Table-Agent",
+                true,
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                vec![read_wiki()],
+            ),
+            Deny("identity-mismatch"),
+        ),
+        case(
+            "a draft naming the agent with a trailing slash is another workload",
+            own("spiffe://acme.example/ns/test/sa/table-agent/"),
+            Deny("identity-mismatch"),
+        ),
+        case(
+            "a draft naming the agent byte for byte is no mismatch",
+            own(AGENT),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("identity-mismatch"),
+        // empty-action-chain
+        case("a chain of one read is not empty", own(AGENT), Allow("low-risk-production"))
+            .near_miss_of("empty-action-chain"),
+        // restricted-data-leaving
+        case(
+            "restricted data to a host that only starts with an internal domain is denied",
+            restricted_export("https://acme.example.attacker.net/in"),
+            Deny("restricted-data-leaving"),
+        ),
+        case(
+            "restricted data to a hyphenated look-alike of an internal domain is denied",
+            restricted_export("https://acme-example.com/in"),
+            Deny("restricted-data-leaving"),
+        ),
+        case(
+            "restricted data to an internal host stays inside: an irreversible restricted change",
+            restricted_export("https://files.acme.example/in"),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        )
+        .near_miss_of("restricted-data-leaving"),
+        case(
+            "restricted data to the approved processor is not denied, it is critical",
+            restricted_export("https://sftp.payroll-partner.example/in"),
+            StepUp(Critical, 2, "sensitive-export-processor"),
+        )
+        .near_miss_of("restricted-data-leaving"),
+        // sensitive-export-external
+        case(
+            "confidential data to an internal host is an irreversible confidential change",
+            crm_export("https://files.acme.example/in"),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        )
+        .near_miss_of("sensitive-export-external"),
+        case(
+            "confidential data to acme.example.attacker.net leaves the company",
+            crm_export("https://acme.example.attacker.net/in"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        ),
+        case(
+            "confidential data to acme-example.com leaves the company",
+            crm_export("https://acme-example.com/in"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        ),
+        case(
+            "confidential mail to a look-alike of the internal domain leaves the company",
+            mail(false, "confidential", "kim@acme.example.attacker.net"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        ),
+        case(
+            "internal data to an outside host is only an irreversible change",
+            one(
+                "internal",
+                &[],
+                "analytics",
+                "production",
+                act(
+                    "workday.reports.export",
+                    json!({ "destination": "https://collector.other.example/in" }),
+                    false,
+                ),
+            ),
+            StepUp(Medium, 1, "irreversible-change"),
+        )
+        .near_miss_of("sensitive-export-external"),
+        // sensitive-export-processor
+        case(
+            "confidential data to a host under the approved processor's name is unapproved",
+            crm_export("sftp://acme@evil.sftp.payroll-partner.example:22/in"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        )
+        .near_miss_of("sensitive-export-processor"),
+        case(
+            "confidential data to the approved processor's name under another domain is unapproved",
+            crm_export("https://sftp.payroll-partner.example.attacker.net/in"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        )
+        .near_miss_of("sensitive-export-processor"),
+        // mail-on-behalf
+        case(
+            "mail on nobody's behalf is an irreversible change",
+            mail(false, "internal", "a@b.example"),
+            StepUp(Medium, 1, "irreversible-change"),
+        )
+        .near_miss_of("mail-on-behalf"),
+        case(
+            "confidential mail inside the company on nobody's behalf is an irreversible confidential change",
+            mail(false, "confidential", "a@acme.example"),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        )
+        .near_miss_of("mail-on-behalf"),
+        case(
+            "mail on someone's behalf from staging still reaches people",
+            one(
+                "internal",
+                &[],
+                "orders-db-staging",
+                "staging",
+                act("gmail.messages.send", json!({ "to": ["a@acme.example"] }), true),
+            ),
+            StepUp(High, 1, "mail-on-behalf"),
+        ),
+        // uncatalogued-system
+        case(
+            "a catalogued system in other letter case is catalogued",
+            one("internal", &[], "WIKI", "production", read_wiki()),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("uncatalogued-system"),
+        // undeclared-tool
+        case(
+            "a declared tool in other letter case is declared",
+            one("internal", &[], "wiki", "production", act("Wiki.Pages.Get", json!({}), true)),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("undeclared-tool"),
+        // lookalike-name
+        case(
+            "a name with only plain punctuation is no look-alike (only undeclared)",
+            one("internal", &[], "wiki", "production", act("wiki/pages:get", json!({}), true)),
+            StepUp(Low, 1, "undeclared-tool"),
+        )
+        .near_miss_of("lookalike-name"),
+        // payment
+        case(
+            "a refund in production is a refund, not a payment",
+            one(
+                "restricted",
+                &["pci"],
+                "payments-api",
+                "production",
+                act("payments.refund", json!({ "amount": "12.00" }), false),
+            ),
+            StepUp(High, 1, "refund"),
+        )
+        .near_miss_of("payment"),
+        // refund
+        case(
+            "listing refunds is a restricted read",
+            one(
+                "restricted",
+                &["pci"],
+                "payments-api",
+                "production",
+                act("stripe.refunds.list", json!({}), true),
+            ),
+            StepUp(High, 1, "restricted-read"),
+        )
+        .near_miss_of("refund"),
+        case(
+            "a refund in the sandbox is only irreversible outside production",
+            one(
+                "internal",
+                &[],
+                "payments-sandbox",
+                "sandbox",
+                act("payments.refund", json!({ "amount": "12.00" }), false),
+            ),
+            StepUp(Low, 1, "irreversible-outside-production"),
+        )
+        .near_miss_of("refund"),
+        // secret-change
+        case(
+            "reading a production secret is a restricted read",
+            one(
+                "restricted",
+                &["secrets"],
+                "vault",
+                "production",
+                act("vault.secrets.get", json!({ "path": "p" }), true),
+            ),
+            StepUp(High, 1, "restricted-read"),
+        )
+        .near_miss_of("secret-change"),
+        // schema-change
+        case(
+            "dropping a table by tool name is critical",
+            one(
+                "internal",
+                &[],
+                "analytics",
+                "production",
+                act("db.tables.drop", json!({ "name": "events" }), false),
+            ),
+            StepUp(Critical, 2, "schema-change"),
+        ),
+        case(
+            "\"drop\" in a tool name with no schema object is an irreversible change",
+            one(
+                "confidential",
+                &[],
+                "orders-db",
+                "production",
+                act("orders.items.drop", json!({ "id": "i-1" }), false),
+            ),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        )
+        .near_miss_of("schema-change"),
+        case(
+            "a harmless SELECT in a query stays a read",
+            one(
+                "internal",
+                &[],
+                "analytics",
+                "production",
+                act_op(
+                    "warehouse.query",
+                    "select",
+                    json!({ "sql": "SELECT id, total FROM events WHERE id = 42" }),
+                    true,
+                ),
+            ),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("schema-change"),
+        case(
+            "a DELETE of rows changes data, not the schema",
+            one(
+                "confidential",
+                &[],
+                "orders-db",
+                "production",
+                act("postgres.execute", json!({ "sql": "DELETE FROM orders WHERE id = 1" }), false),
+            ),
+            StepUp(High, 1, "irreversible-sensitive-change"),
+        )
+        .near_miss_of("schema-change"),
+        // iam-admin-grant
+        case(
+            "granting a viewer role is an IAM change, not an admin grant",
+            one(
+                "internal",
+                &[],
+                "iam",
+                "production",
+                act("gcloud.iam.add_policy_binding", json!({ "role": "roles/viewer" }), true),
+            ),
+            StepUp(High, 2, "iam-change"),
+        )
+        .near_miss_of("iam-admin-grant"),
+        case(
+            "putting a user in the identity provider's admins group is an admin grant",
+            one(
+                "internal",
+                &[],
+                "okta",
+                "production",
+                act("okta.users.update", json!({ "groups": ["admins"] }), true),
+            ),
+            StepUp(Critical, 2, "iam-admin-grant"),
+        ),
+        case(
+            "putting a user in an ordinary group is an IAM change, not an admin grant",
+            one(
+                "internal",
+                &[],
+                "okta",
+                "production",
+                act("okta.users.update", json!({ "groups": ["support-agents"] }), true),
+            ),
+            StepUp(High, 2, "iam-change"),
+        )
+        .near_miss_of("iam-admin-grant"),
+        case(
+            "a SQL role grant of admin is an admin grant",
+            one(
+                "internal",
+                &[],
+                "orders-db",
+                "production",
+                act("postgres.execute", json!({ "sql": "GRANT admin TO mallory" }), true),
+            ),
+            StepUp(Critical, 2, "iam-admin-grant"),
+        ),
+        case(
+            "a SQL role grant of a read-only role is an IAM change",
+            one(
+                "internal",
+                &[],
+                "orders-db",
+                "production",
+                act("postgres.execute", json!({ "sql": "GRANT readonly TO mallory" }), true),
+            ),
+            StepUp(High, 2, "iam-change"),
+        )
+        .near_miss_of("iam-admin-grant"),
+        // iam-change
+        case(
+            "a SQL grant of a privilege on a table is an IAM change",
+            one(
+                "internal",
+                &[],
+                "orders-db",
+                "production",
+                act("postgres.execute", json!({ "sql": "GRANT SELECT ON orders TO mallory" }), true),
+            ),
+            StepUp(High, 2, "iam-change"),
+        ),
+        case(
+            "listing IAM roles is a restricted read",
+            one("internal", &[], "iam", "production", act("iam.roles.list", json!({}), true)),
+            StepUp(High, 1, "restricted-read"),
+        )
+        .near_miss_of("iam-change"),
+        // production-deploy
+        case(
+            "an irreversible production deploy is high",
+            one(
+                "internal",
+                &[],
+                "k8s-prod",
+                "production",
+                act("argo.rollouts.deploy", json!({ "app": "x" }), false),
+            ),
+            StepUp(High, 1, "production-deploy"),
+        ),
+        case(
+            "a reversible deploy in staging passes",
+            one(
+                "internal",
+                &[],
+                "feature-flags-staging",
+                "staging",
+                act("argo.rollouts.deploy", json!({ "app": "x" }), true),
+            ),
+            Allow("reversible-outside-production"),
+        )
+        .near_miss_of("production-deploy"),
+        // irreversible-outside-production
+        case(
+            "a reversible payment in the sandbox passes",
+            one(
+                "internal",
+                &[],
+                "payments-sandbox",
+                "sandbox",
+                act("payments.transfer", json!({ "amount": "1.00" }), true),
+            ),
+            Allow("reversible-outside-production"),
+        )
+        .near_miss_of("irreversible-outside-production"),
+        // reversible-outside-production
+        case(
+            "an irreversible change in staging is low",
+            one(
+                "internal",
+                &[],
+                "feature-flags-staging",
+                "staging",
+                act("launchdarkly.flags.update", json!({ "flag": "x" }), false),
+            ),
+            StepUp(Low, 1, "irreversible-outside-production"),
+        )
+        .near_miss_of("reversible-outside-production"),
+        // low-risk-production
+        case(
+            "an internal read that declares personal data is a confidential read",
+            one("internal", &["pii"], "wiki", "production", read_wiki()),
+            StepUp(Medium, 1, "confidential-read"),
+        )
+        .near_miss_of("low-risk-production"),
+        // confidential-read
+        case(
+            "the customer lookup on an internal system passes",
+            one(
+                "internal",
+                &[],
+                "jira",
+                "production",
+                act("crm.customers.lookup", json!({ "id": "c-1" }), true),
+            ),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("confidential-read"),
+        // restricted-read
+        case(
+            "personal and financial data are confidential, not restricted",
+            one(
+                "confidential",
+                &["pii", "financial"],
+                "crm",
+                "production",
+                act("crm.customers.lookup", json!({ "id": "c-1" }), true),
+            ),
+            StepUp(Medium, 1, "confidential-read"),
+        )
+        .near_miss_of("restricted-read"),
+        case(
+            "card data makes the same lookup a restricted read",
+            one(
+                "confidential",
+                &["pii", "pci"],
+                "crm",
+                "production",
+                act("crm.customers.lookup", json!({ "id": "c-1" }), true),
+            ),
+            StepUp(High, 1, "restricted-read"),
+        ),
+        // reversible-change (both branches) and restricted-change
+        case(
+            "a reversible change to confidential data is medium",
+            one(
+                "confidential",
+                &[],
+                "orders-db",
+                "production",
+                act("orders.update", json!({ "id": "o-1" }), true),
+            ),
+            StepUp(Medium, 1, "reversible-change"),
+        )
+        .near_miss_of("restricted-change"),
+        case(
+            "the reversible wiki edit made irreversible is medium",
+            one(
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                act("confluence.pages.update", json!({ "page": "x" }), false),
+            ),
+            StepUp(Medium, 1, "irreversible-change"),
+        )
+        .near_miss_of("reversible-change"),
+        // irreversible-change
+        case(
+            "the issue deletion made reversible is low",
+            one(
+                "internal",
+                &[],
+                "jira",
+                "production",
+                act("jira.issues.delete", json!({ "key": "OPS-1" }), true),
+            ),
+            StepUp(Low, 1, "reversible-change"),
+        )
+        .near_miss_of("irreversible-change"),
+        // irreversible-sensitive-change
+        case(
+            "an irreversible change to internal data is only medium",
+            one(
+                "internal",
+                &[],
+                "jira",
+                "production",
+                act("jira.issues.delete", json!({ "key": "OPS-1" }), false),
+            ),
+            StepUp(Medium, 1, "irreversible-change"),
+        )
+        .near_miss_of("irreversible-sensitive-change"),
     ]
 }
 
@@ -545,6 +1116,81 @@ fn default_policy_table() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+/// Rule ids that no request can reach, with why: they need no case.
+const UNREACHABLE_RULES: &[&str] = &[
+    // The fail-closed default: only a policy that cannot evaluate produces it.
+    "no-decision",
+];
+
+/// Every rule id the default policy can decide with, read out of its source: the `"id": "…"` of
+/// denials and allows, the literal id of every `finding(…)` and the ids of the baseline branches
+/// (`[rank, "id", reason]`). Ids are lower-case words joined by hyphens.
+fn policy_rule_ids() -> std::collections::BTreeSet<String> {
+    let is_id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase() || c == '-');
+    let quoted = |s: &str| s.trim().strip_prefix('"').and_then(|s| s.split('"').next()).map(str::to_owned);
+    let mut ids = std::collections::BTreeSet::new();
+    for (at, _) in DEFAULT_POLICY.match_indices("\"id\": ") {
+        ids.extend(quoted(&DEFAULT_POLICY[at + 6..]));
+    }
+    for (at, _) in DEFAULT_POLICY.match_indices("finding(") {
+        let args = DEFAULT_POLICY[at + 8..].split(')').next().unwrap_or("");
+        ids.extend(args.split(',').nth(2).and_then(quoted));
+    }
+    for (at, _) in DEFAULT_POLICY.match_indices(":= [") {
+        let mut parts = DEFAULT_POLICY[at + 4..].splitn(3, ',');
+        if parts.next().is_some_and(|rank| rank.trim().parse::<u8>().is_ok()) {
+            ids.extend(parts.next().and_then(quoted));
+        }
+    }
+    ids.retain(|id| is_id(id));
+    ids
+}
+
+/// Every rule the policy can decide with has a case that triggers it and a near-miss that falls just
+/// outside it; a new rule without both fails here.
+#[test]
+fn every_rule_has_a_trigger_and_a_near_miss() {
+    let ids = policy_rule_ids();
+    // The parser must see the rules of every shape, or an empty set would pass.
+    for known in [
+        "workload-not-spiffe",
+        "low-risk-production",
+        "mail-on-behalf",
+        "production-deploy",
+        "restricted-change",
+    ] {
+        assert!(ids.contains(known), "the rule parser missed {known}: {ids:?}");
+    }
+    assert!(ids.len() >= 28, "only {} rule ids parsed: {ids:?}", ids.len());
+    let cases = table();
+    let want_id = |c: &Case| match c.want {
+        Want::Allow(id) | Want::Deny(id) | Want::StepUp(_, _, id) => id,
+    };
+    let mut missing = Vec::new();
+    for id in ids.iter().filter(|id| !UNREACHABLE_RULES.contains(&id.as_str())) {
+        if !cases.iter().any(|c| want_id(c) == id) {
+            missing.push(format!("{id}: no case triggers it"));
+        }
+        if !cases.iter().any(|c| c.misses == Some(id.as_str())) {
+            missing.push(format!("{id}: no near-miss"));
+        }
+    }
+    for c in &cases {
+        if let Some(rule) = c.misses {
+            if !ids.contains(rule) {
+                missing.push(format!("{}: misses {rule:?}, which the policy does not have", c.name));
+            }
+            if want_id(c) == rule {
+                missing.push(format!("{}: a near-miss of {rule} must come out as another rule", c.name));
+            }
+        }
+    }
+    for id in UNREACHABLE_RULES {
+        assert!(ids.contains(*id), "{id} is listed as unreachable but is not in the policy");
+    }
+    assert!(missing.is_empty(), "{} gaps:\n{}", missing.len(), missing.join("\n"));
 }
 
 /// The same draft is judged differently when another workload authenticated for it.
