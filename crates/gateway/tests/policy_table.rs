@@ -614,6 +614,11 @@ fn near_misses() -> Vec<Case> {
             Deny("restricted-data-leaving"),
         ),
         case(
+            "restricted data to a host that merely ends in the internal domain's name is denied",
+            restricted_export("https://evil-acme.example/in"),
+            Deny("restricted-data-leaving"),
+        ),
+        case(
             "restricted data to an internal host stays inside: an irreversible restricted change",
             restricted_export("https://files.acme.example/in"),
             StepUp(High, 1, "irreversible-sensitive-change"),
@@ -640,6 +645,11 @@ fn near_misses() -> Vec<Case> {
         case(
             "confidential data to acme-example.com leaves the company",
             crm_export("https://acme-example.com/in"),
+            StepUp(Critical, 2, "sensitive-export-external"),
+        ),
+        case(
+            "confidential data to a host that merely ends in the internal domain's name leaves the company",
+            crm_export("https://attackeracme.example/in"),
             StepUp(Critical, 2, "sensitive-export-external"),
         ),
         case(
