@@ -153,7 +153,9 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
     .await;
     let clicked = std::process::Command::new("dunstctl").args(["action", "0"]).status().expect("dunstctl");
     assert!(clicked.success());
-    s.wait_for(&format!("[data-testid=request-detail][data-id='{fresh_id}']"), 1, 15).await;
+    // The notification names the request by its enforcement point and id.
+    let ep = &gw.ep;
+    s.wait_for(&format!("[data-testid=request-detail][data-ep='{ep}'][data-id='{fresh_id}']"), 1, 15).await;
     s.screenshot(&artifacts().join("notification-opened.png")).await;
     assert_eq!(
         status(&gw, &agent, &fresh_id, 0).await["state"],
@@ -161,6 +163,69 @@ async fn approve_deny_and_hostile_text_in_the_real_window() {
         "a click only opens, never decides"
     );
     s.close().await;
+}
+
+/// Finding 13 in the window: another enforcement point reuses the id of the gateway's request.
+/// The inbox lists both, each under its enforcement point; each opens as itself, and a decision
+/// goes to the one it was made on — the genuine request is approved at the gateway.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_id_reused_by_another_enforcement_point_is_opened_and_decided_in_the_window() {
+    let (_one, _dir, console, gw, agent) = connected().await;
+    let (code, genuine) = submit(&gw, &agent, &draft(AGENT, "test.high")).await;
+    assert_eq!(code, 201, "{genuine}");
+    let id = genuine["id"].as_str().expect("id").to_string();
+    let key = countersign_protocol::generate_key();
+    let kid = countersign_protocol::jwk::kid_of(&key.verifying_key());
+    let evil_ep = countersign_protocol::jwk::ep_id(&kid);
+    let jwt = countersign_blackbox::console::signed_step_up(&evil_ep, &id, &key);
+    let evil =
+        countersign_blackbox::console::FakeEp::start(&evil_ep, &key, vec![json!({"id": id, "jwt": jwt})])
+            .await;
+    console.ok(&["ep", "add", &evil.url, "--trust", &kid]);
+    console.json(&["sync"]);
+
+    let driver = driver(console.dir());
+    let s = Session::new(&driver, &app_bin(), &[]).await;
+    let rows = s.wait_for(&format!("[data-testid=inbox-row][data-id='{id}']"), 2, 60).await;
+    let mut eps = Vec::new();
+    for r in &rows {
+        eps.push(s.attr(r, "data-ep").await.unwrap_or_default());
+    }
+    eps.sort();
+    let mut want = vec![gw.ep.clone(), evil_ep.clone()];
+    want.sort();
+    assert_eq!(eps, want, "both listed, each under its enforcement point");
+    let row = |ep: &str| format!("[data-testid=inbox-row][data-ep='{ep}'][data-id='{id}']");
+    let pane = |ep: &str| format!("[data-testid=request-detail][data-ep='{ep}'][data-id='{id}']");
+
+    // The look-alike opens as itself and is denied there.
+    s.click(&s.wait_for(&row(&evil_ep), 1, 10).await[0]).await;
+    s.wait_for(&pane(&evil_ep), 1, 10).await;
+    s.click(&s.wait_for("[data-testid=deny-button]", 1, 10).await[0]).await;
+    let reason = s.wait_for("[data-testid=reason-input]", 1, 10).await;
+    s.type_text(&reason[0], "Not an enforcement point this request came from").await;
+    s.click(&s.wait_for("[data-testid=confirm-button]", 1, 10).await[0]).await;
+    s.wait_for("[data-testid=decision-result]", 1, 15).await;
+    s.screenshot(&artifacts().join("reused-id-denied.png")).await;
+    assert_eq!(status(&gw, &agent, &id, 0).await["state"], "pending", "the denial went to the other EP");
+
+    // The genuine one opens as itself and is approved at the gateway.
+    s.click(&s.wait_for(&row(&gw.ep), 1, 10).await[0]).await;
+    s.wait_for(&pane(&gw.ep), 1, 10).await;
+    s.click(&s.wait_for("[data-testid=approve-button]", 1, 10).await[0]).await;
+    let reason = s.wait_for("[data-testid=reason-input]", 1, 10).await;
+    s.type_text(&reason[0], "Change ticket CHG-2212").await;
+    for _ in 0..2 {
+        if let Some(c) = s.find_all("[data-testid=confirm-button]").await.first() {
+            s.click(c).await;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        }
+    }
+    assert_eq!(status(&gw, &agent, &id, 15).await["state"], "approved");
+    s.wait_for("[data-testid=decision-result].delivered", 1, 10).await;
+    s.screenshot(&artifacts().join("reused-id-approved.png")).await;
+    s.close().await;
+    drop(evil);
 }
 
 fn protocol_check(token: &str, jwk: &countersign_protocol::Jwk, ep: &str) {

@@ -1,4 +1,4 @@
-import { render, waitFor } from "@testing-library/svelte";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
 import { mockIPC } from "@tauri-apps/api/mocks";
 import { describe, expect, it } from "vitest";
 import type { RequestDetail as Detail } from "../bindings/RequestDetail";
@@ -56,5 +56,41 @@ describe("RequestDetail: arguments beyond view", () => {
     const c = await shown(withArgs({ amount: "12.00" }));
     expect(texts(c, "args-offscreen")).toEqual([]);
     expect(texts(c, "warning")).toEqual([]);
+  });
+});
+
+describe("RequestDetail: deciding", () => {
+  it("opens and decides the request of the enforcement point it was given, and keeps the result in view", async () => {
+    const s = summary({ ep: "ep-reuser", id: "same", tier: "low" });
+    let decided = false;
+    const asked: unknown[] = [];
+    mockIPC((cmd, payload) => {
+      if (cmd === "get_request") {
+        asked.push(payload);
+        return decided
+          ? detail(
+              { ...s, state: "denied" },
+              { decision: { verdict: "deny", reason: "no", delivered: true, answer: null, signedAt: 0 } },
+            )
+          : detail(s);
+      }
+      if (cmd === "decide") {
+        asked.push((payload as { args: unknown }).args);
+        decided = true;
+        return { ep: "ep-reuser", id: "same", state: "denied", delivered: true, message: "Delivered: the request is denied." };
+      }
+      return null;
+    });
+    render(RequestDetail, { ep: "ep-reuser", id: "same" });
+    await fireEvent.click(await screen.findByTestId("deny-button"));
+    await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "no" } });
+    await fireEvent.click(screen.getByTestId("confirm-button"));
+    // The pane reloads the request (now decided) and still says what became of the decision.
+    await waitFor(() => expect(asked).toHaveLength(3));
+    expect(asked[0]).toEqual({ ep: "ep-reuser", id: "same" });
+    expect(asked[1]).toMatchObject({ ep: "ep-reuser", id: "same", verdict: "deny" });
+    expect(asked[2]).toEqual({ ep: "ep-reuser", id: "same" });
+    await waitFor(() => expect(document.querySelector(".decided")?.textContent).toContain("by you"));
+    expect(screen.getByTestId("decision-result").textContent).toContain("Delivered: the request is denied.");
   });
 });
