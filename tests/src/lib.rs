@@ -113,11 +113,21 @@ impl Gateway {
         format!("{}{path}", self.url)
     }
 
-    /// Register an agent for `workload`.
+    /// Register an agent for `workload`, owned by `owner@acme.example` (the person [`draft`]s act for).
     pub fn agent(&self, workload: &str) -> Agent {
         let data = self.data.to_str().expect("utf-8 path");
-        let token =
-            gateway_cli(&["agents", "add", "--data", data, "--workload", workload]).trim().to_string();
+        let token = gateway_cli(&[
+            "agents",
+            "add",
+            "--data",
+            data,
+            "--workload",
+            workload,
+            "--owner",
+            "owner@acme.example",
+        ])
+        .trim()
+        .to_string();
         Agent { token, workload: workload.into() }
     }
 

@@ -216,6 +216,10 @@ async fn events(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let (approver, token_exp) = app.approver_session(bearer(&headers)?).await?;
+    if crate::app::now() > token_exp {
+        // Within the verification leeway, yet a stream would end at once: refuse it plainly.
+        return Err(ApiError::unauthorized("the auth token has expired"));
+    }
     let last: Option<i64> = match headers.get("last-event-id") {
         None => None,
         Some(v) => Some(
@@ -237,7 +241,7 @@ async fn events(
 }
 
 /// How often an open event stream re-checks that its approver is still enrolled.
-pub const STREAM_RECHECK: Duration = Duration::from_millis(500);
+pub const STREAM_RECHECK: Duration = Duration::from_millis(250);
 
 /// Most backlog events read from the store at once.
 const BACKLOG_PAGE: i64 = 200;
@@ -287,6 +291,9 @@ async fn relay(
             };
             let n = page.len() as i64;
             for (seq, kind, data) in page {
+                if !still_allowed(&app, &kid, token_exp).await {
+                    return;
+                }
                 let kind = if kind == "step-up" { "step-up" } else { "resolved" };
                 let event = Event { seq, kind, data, emitted: std::time::Instant::now() };
                 if tx.send(sse_event(&event)).await.is_err() {
@@ -305,7 +312,9 @@ async fn relay(
             r = rx.recv() => match r {
                 Ok(e) if e.seq > high => {
                     high = e.seq;
-                    if tx.send(sse_event(&e)).await.is_err() {
+                    // Checked per event too (from a copy at most APPROVER_CACHE old): a removed
+                    // approver receives nothing submitted after the removal took effect.
+                    if !still_allowed(&app, &kid, token_exp).await || tx.send(sse_event(&e)).await.is_err() {
                         return;
                     }
                 }

@@ -72,7 +72,8 @@ pub struct Event {
 /// Who reads a request's status: what they may see differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Viewer {
-    /// The agent that submitted it: it alone receives the grant.
+    /// The agent that submitted it: it alone receives the grant; it sees decisions as (verdict,
+    /// time) and the reason of a denial, never who decided.
     Agent,
     /// An enrolled approver: decisions as (approver, verdict, time, reason) only.
     Approver,
@@ -109,9 +110,15 @@ pub struct App {
 type ApproverTable = Arc<HashMap<String, Approver>>;
 
 /// How long the in-memory copy of the approvers table is trusted.
-pub const APPROVER_CACHE: Duration = Duration::from_secs(1);
+pub const APPROVER_CACHE: Duration = Duration::from_millis(500);
 /// Most verified auth tokens remembered.
 const MAX_VERIFIED_AUTH: usize = 10_000;
+
+/// The decisions of request `?` that still count: not those of a key removed since (a distrusted
+/// approver's earlier approval stops counting toward quorum); a rotated or replaced key's do, as
+/// its principal's.
+const COUNTED: &str = "JOIN approvers a ON a.kid = d.approver \
+     WHERE d.request_id = ? AND (a.retired_why IS NULL OR a.retired_why != 'removed')";
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {
@@ -396,6 +403,7 @@ impl App {
             response: String::new(),
         };
         let mut issued = None;
+        let mut allowed_actions = None;
         let (status, body, event) = match outcome {
             Outcome::Allow { id: rule, reason } => {
                 let digest =
@@ -411,6 +419,7 @@ impl App {
                     1,
                 )?;
                 issued = Some(grant_row);
+                allowed_actions = Some(serde_json::to_string(&draft.actions).map_err(ApiError::internal)?);
                 row.state = "approved".into();
                 row.grant_jwt = Some(grant.clone());
                 (row.policy_id, row.reason) = (rule.clone(), reason.clone());
@@ -486,8 +495,8 @@ impl App {
         let inserted = sqlx::query(
             "INSERT INTO step_ups (id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason,
                binding_code, on_behalf_of, target_system, target_environment, iat, exp, grant_jwt,
-               idempotency_key, response)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               idempotency_key, response, allowed_actions)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT DO NOTHING",
         )
         .bind(&row.id)
@@ -508,6 +517,7 @@ impl App {
         .bind(&row.grant_jwt)
         .bind(idempotency_key)
         .bind(&row.response)
+        .bind(&allowed_actions)
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -640,13 +650,32 @@ impl App {
                 summary
             })
             .collect();
+        let approvals = decisions.iter().filter(|d| d.verdict == "approve").count();
         let mut body = json!({
             "id": row.id, "state": row.state, "policy": row.policy_id, "reason": row.reason,
-            "tier": row.tier, "approvals_required": row.approvals_required, "expires_at": row.exp,
-            "decisions": decisions,
+            "tier": row.tier, "approvals": approvals, "approvals_required": row.approvals_required,
+            "expires_at": row.exp,
         });
-        if let (Viewer::Agent, Some(g)) = (viewer, &row.grant_jwt) {
-            body["grant"] = json!(g);
+        match viewer {
+            Viewer::Approver => body["decisions"] = json!(decisions),
+            // The agent learns how far its request got and why it was refused, never who decided:
+            // a hostile agent must not learn which approver to work on for the second approval.
+            Viewer::Agent => {
+                let anonymous: Vec<Value> = decisions
+                    .iter()
+                    .map(|d| {
+                        let mut v = json!({"verdict": d.verdict, "at": d.at});
+                        if d.verdict == "deny" {
+                            v["reason"] = json!(d.reason);
+                        }
+                        v
+                    })
+                    .collect();
+                body["decisions"] = json!(anonymous);
+                if let Some(g) = &row.grant_jwt {
+                    body["grant"] = json!(g);
+                }
+            }
         }
         Ok(body)
     }
@@ -888,7 +917,7 @@ impl App {
         }
         // One voice per principal, whichever of their keys (past or present) signed.
         let already: Option<String> =
-            sqlx::query_scalar("SELECT verdict FROM decisions WHERE request_id = ? AND principal = ?")
+            sqlx::query_scalar(&format!("SELECT d.verdict FROM decisions d {COUNTED} AND d.principal = ?"))
                 .bind(id)
                 .bind(&approver.principal_key)
                 .fetch_optional(&mut *tx)
@@ -935,11 +964,12 @@ impl App {
             events.push(self.resolve(tx, id, "denied", None, t).await?);
             "denied"
         } else {
-            let approvals: Vec<String> =
-                sqlx::query_scalar("SELECT jwt FROM decisions WHERE request_id = ? AND verdict = 'approve'")
-                    .bind(id)
-                    .fetch_all(&mut *tx)
-                    .await?;
+            let approvals: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT d.jwt FROM decisions d {COUNTED} AND d.verdict = 'approve'"
+            ))
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
             // `decisions` holds one row per principal and request (checked above): rows are
             // distinct principals, never keys.
             let distinct = approvals.len() as i64;
@@ -969,9 +999,9 @@ impl App {
                 "pending"
             }
         };
-        let approvals: i64 = sqlx::query_scalar(
-            "SELECT COUNT(DISTINCT principal) FROM decisions WHERE request_id = ? AND verdict = 'approve'",
-        )
+        let approvals: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(DISTINCT d.principal) FROM decisions d {COUNTED} AND d.verdict = 'approve'"
+        ))
         .bind(id)
         .fetch_one(&mut *tx)
         .await?;

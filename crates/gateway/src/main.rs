@@ -161,7 +161,8 @@ enum ApproversCommand {
         all: bool,
     },
     /// Remove an approver's key by key id: it can no longer authenticate or decide (open event
-    /// streams end within a second); what it signed stays verifiable.
+    /// streams end within a second and receive nothing after half a second); what it signed stays
+    /// verifiable.
     Remove {
         /// Data directory.
         #[arg(long)]
@@ -184,8 +185,12 @@ enum AgentsCommand {
         workload: String,
         /// E-mail of a person who owns the agent (repeatable): they may never approve its
         /// requests, whatever it declares on whose behalf it acts.
-        #[arg(long = "owner")]
+        #[arg(long = "owner", required_unless_present = "no_owner")]
         owners: Vec<String>,
+        /// Register the agent with no owner (it acts for nobody in particular). Without owners,
+        /// self-approval is judged on the people it declares it acts for alone.
+        #[arg(long, conflicts_with = "owners")]
+        no_owner: bool,
     },
     /// List registered workloads.
     List {
@@ -193,7 +198,7 @@ enum AgentsCommand {
         #[arg(long)]
         data: PathBuf,
     },
-    /// Revoke every token of a workload.
+    /// Revoke every token of a workload, and its grants still usable.
     Remove {
         /// Data directory.
         #[arg(long)]
@@ -299,6 +304,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Policy { command } => run_policy_command(command)?,
         Command::Info { data } => {
+            store::private_dir(&data)?;
             let key = keys::load_or_create(&data)?;
             let jwk = Jwk::from_key(&key.verifying_key());
             let kid = jwk.thumbprint();
@@ -349,16 +355,23 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Agents { command } => match command {
-            AgentsCommand::Add { data, workload, owners } => {
-                if !workload.starts_with("spiffe://") {
-                    bail!("--workload must be a spiffe:// id");
-                }
+            AgentsCommand::Add { data, workload, owners, no_owner: _ } => {
+                countersign_protocol::spiffe::check_canonical(&workload).map_err(|e| {
+                    anyhow::anyhow!("--workload {workload:?} is not a canonical SPIFFE ID: {e}")
+                })?;
                 let owners = owners
                     .iter()
                     .map(|o| countersign_protocol::principal::validate(o))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|e| anyhow::anyhow!("--owner: {e}"))?;
                 let db = store::open(&data).await?;
+                if let Some((other, _)) = store::agents(&db)
+                    .await?
+                    .into_iter()
+                    .find(|(w, _)| countersign_protocol::spiffe::look_alike(w, &workload))
+                {
+                    bail!("--workload {workload} looks like the registered workload {other}; look-alikes are refused");
+                }
                 let token = app::new_agent_token();
                 store::add_agent(&db, &app::token_hash(&token), &workload, &owners, app::now()).await?;
                 println!("{token}");
@@ -371,11 +384,11 @@ async fn main() -> anyhow::Result<()> {
             }
             AgentsCommand::Remove { data, workload } => {
                 let db = store::open(&data).await?;
-                let n = store::remove_agent(&db, &workload).await?;
+                let (n, revoked) = store::remove_agent(&db, &workload, app::now()).await?;
                 if n == 0 {
                     bail!("no agent {workload}");
                 }
-                println!("revoked {n} token(s) of {workload}");
+                println!("revoked {n} token(s) and {revoked} usable grant(s) of {workload}");
             }
         },
         Command::Systems { command } => match command {

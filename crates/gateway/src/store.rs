@@ -71,12 +71,26 @@ fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fill in the normalized principal of approvers enrolled before principals were normalized,
-/// newest first; an older active key of a principal that already has one is retired
+/// Fill in the normalized principal of approvers enrolled before principals were normalized (or
+/// normalized in an older form), newest first; an older active key of a principal that already has one is retired
 /// (`duplicate`), so that from now on every principal has one active key. Decisions made before
 /// get the principal of the key that signed them.
 async fn normalize_principals(db: &SqlitePool) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
+    // A principal stored in an older normal form is normalized again (NULL first, so that the
+    // one-active-key index never sees two rows mid-way).
+    let stored: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT kid, principal, principal_key FROM approvers WHERE principal_key IS NOT NULL")
+            .fetch_all(&mut *tx)
+            .await?;
+    for (kid, principal, key) in stored {
+        if countersign_protocol::principal::normalize(&principal) != key {
+            sqlx::query("UPDATE approvers SET principal_key = NULL WHERE kid = ?")
+                .bind(&kid)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT kid, principal FROM approvers WHERE principal_key IS NULL ORDER BY created_at DESC, kid",
     )
@@ -113,7 +127,7 @@ async fn normalize_principals(db: &SqlitePool) -> anyhow::Result<()> {
     }
     sqlx::query(
         "UPDATE decisions SET principal = (SELECT principal_key FROM approvers WHERE kid = decisions.approver)
-         WHERE principal IS NULL",
+         WHERE principal IS NOT (SELECT principal_key FROM approvers WHERE kid = decisions.approver)",
     )
     .execute(&mut *tx)
     .await?;
@@ -512,6 +526,23 @@ pub async fn insert_grant(tx: &mut sqlx::SqliteConnection, g: &GrantRow) -> sqlx
     Ok(())
 }
 
+/// The action chain a request's grant covers: that of the signed request, or the one the policy
+/// allowed without a human.
+pub async fn approved_actions(db: &SqlitePool, id: &str) -> sqlx::Result<Option<serde_json::Value>> {
+    let row: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT jwt, allowed_actions FROM step_ups WHERE id = ?")
+            .bind(id)
+            .fetch_optional(db)
+            .await?;
+    Ok(row.and_then(|(jwt, allowed)| match (jwt, allowed) {
+        (Some(jwt), _) => {
+            countersign_protocol::jws::decode_unverified(&jwt).ok().map(|c| c["actions"].clone())
+        }
+        (None, Some(a)) => serde_json::from_str(&a).ok(),
+        (None, None) => None,
+    }))
+}
+
 /// A grant by id.
 pub async fn grant(db: &SqlitePool, jti: &str) -> sqlx::Result<Option<GrantRow>> {
     sqlx::query_as(
@@ -562,9 +593,26 @@ pub async fn agents(db: &SqlitePool) -> sqlx::Result<Vec<(String, i64)>> {
         .await
 }
 
-/// Revoke every token of a workload; the number revoked.
-pub async fn remove_agent(db: &SqlitePool, workload: &str) -> sqlx::Result<u64> {
-    Ok(sqlx::query("DELETE FROM agents WHERE workload = ?").bind(workload).execute(db).await?.rows_affected())
+/// Revoke every token of a workload and its grants still usable; the numbers revoked.
+pub async fn remove_agent(db: &SqlitePool, workload: &str, now: i64) -> sqlx::Result<(u64, u64)> {
+    let mut tx = db.begin().await?;
+    let tokens = sqlx::query("DELETE FROM agents WHERE workload = ?")
+        .bind(workload)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    // Its grants still usable go with it: a removed agent's approvals are not redeemable.
+    let grants = sqlx::query(
+        "UPDATE grants SET revoked_at = ? WHERE workload = ? AND revoked_at IS NULL AND exp >= ? AND uses < max_uses",
+    )
+    .bind(now)
+    .bind(workload)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    tx.commit().await?;
+    Ok((tokens, grants))
 }
 
 const STEP_UP_COLUMNS: &str =

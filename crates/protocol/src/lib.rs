@@ -17,6 +17,7 @@ pub mod ijson;
 pub mod jwk;
 pub mod jws;
 pub mod principal;
+pub mod spiffe;
 
 pub use canonical::{canonicalize, request_digest};
 pub use claims::*;
