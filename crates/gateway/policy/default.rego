@@ -272,7 +272,8 @@ findings contains finding(4, critical_quorum, "schema-change", reason) if {
 	count(schema_changes) > 0
 	reason := concat(" ", [
 		"The agent wants to change the schema of a production database (drop, alter, truncate or migrate),",
-		"or sends SQL the gateway cannot parse; data can be lost for good, so two approvers must agree.",
+		"or sends SQL the gateway cannot parse or fully vouch for (commands, procedures, functions that act);",
+		"data can be lost for good, so two approvers must agree.",
 	])
 }
 
@@ -324,13 +325,13 @@ baseline(i, a) := [0, "", ""] if {
 } else := [3, "restricted-read", "The agent wants to read restricted data in production (regulated, financial, personnel or secret records); an approver confirms that the purpose justifies the access."] if {
 	i in reads
 } else := [1, "reversible-change", sprintf("The agent wants to change %s data in production; the change can be undone, but a person should see it first.", [effective_class])] if {
-	a.reversible
+	reversible(i)
 	effective_rank <= class_rank.internal
 } else := [2, "reversible-change", "The agent wants to change confidential data in production; the change can be undone, but an approver confirms it first."] if {
-	a.reversible
+	reversible(i)
 	effective_rank == class_rank.confidential
 } else := [3, "restricted-change", "The agent wants to change restricted data in production; even though it can be undone, an approver confirms it first."] if {
-	a.reversible
+	reversible(i)
 } else := [2, "irreversible-change", sprintf("The agent wants to make a change to %s data in production that cannot be undone.", [effective_class])] if {
 	effective_rank <= class_rank.internal
 } else := [3, "irreversible-sensitive-change", sprintf("The agent wants to make a change to %s data in production that cannot be undone; an approver must confirm it.", [effective_class])]
@@ -341,12 +342,52 @@ baseline(i, a) := [0, "", ""] if {
 
 findings contains f if {
 	not production
-	some a in input.actions
-	not a.reversible
+	some i, _ in input.actions
+	not reversible(i)
 	f := finding(1, 1, "irreversible-outside-production", sprintf(
 		"The action cannot be undone, even though it runs in %s; a person should confirm it.",
 		[environment]
 	))
+}
+
+# Outside production, actions whose kind is risky wherever it runs (money, secrets, access, schemas and
+# SQL, deploys, mail, data leaving for an outside host) are never allowed without a person: a sandbox
+# payment or a staging IAM binding may still reach real systems, people or money.
+findings contains f if {
+	not production
+	count(risky_anywhere) > 0
+	f := finding(1, 1, "risky-outside-production", sprintf(
+		"The agent wants to move money, change secrets, access, schemas or deployments, send mail or send data outside the company, even though it runs in %s; a person confirms it.",
+		[environment]
+	))
+}
+
+risky_anywhere := (((((payments | refunds) | secret_changes) | iam_changes) | schema_changes) | deploys) | (mail_sends | external_outbound)
+
+# Any action that names a host outside the company that is not an approved processor (in a URL, a mail
+# address or a bare host, under any key, in any environment) may carry data there, whatever the tool
+# says it does: never without a person (low; the export rules above say more for sensitive data).
+findings contains finding(1, 1, "external-destination", reason) if {
+	some a in input.facts.actions
+	some h in a.hosts
+	h.zone == "external"
+	reason := sprintf(
+		"The action names the outside host \"%s\", which is not an approved processor; data could leave the company there, so a person confirms it.",
+		[h.host]
+	)
+}
+
+# A tool the catalogue ties to some systems (data.tools[tool].systems) used against another system.
+findings contains finding(1, 1, "tool-outside-its-systems", reason) if {
+	some a in input.facts.actions
+	allowed := {s | some s in object.get(object.get(data.tools, a.tool, {}), "systems", [])}
+	count(allowed) > 0
+	some s in array.concat([input.facts.target.system], a.systems)
+	not s in allowed
+	reason := sprintf(
+		"The tool \"%s\" belongs to other systems than \"%s\"; a person confirms that it is meant to act there.",
+		[a.tool, s]
+	)
 }
 
 # ---------------------------------------------------------------------------------------------------------
@@ -382,6 +423,18 @@ reads contains i if {
 	not sql.data_change
 	not sql.schema_change
 	not sql.unparseable
+	not sql.risky
+}
+
+# An action is reversible only when the agent says so and it changes no data or schema through SQL
+# (SQL changes cannot be rolled back once committed, whatever the agent says).
+reversible(i) if {
+	input.actions[i].reversible
+	sql := input.facts.actions[i].sql
+	not sql.data_change
+	not sql.schema_change
+	not sql.unparseable
+	not sql.risky
 }
 
 named_read(i) if count(exact_words[i] & vocabulary.read) > 0
@@ -463,6 +516,13 @@ schema_changes contains i if {
 schema_changes contains i if {
 	some i, a in input.facts.actions
 	a.sql.unparseable
+}
+
+# SQL the policy does not fully understand (commands, procedures, COPY, DO, PREPARE/EXECUTE, SET, or a
+# query calling a function that may act): as risky as a schema change.
+schema_changes contains i if {
+	some i, a in input.facts.actions
+	a.sql.risky
 }
 
 iam_changes contains i if {
@@ -593,6 +653,9 @@ specificity(id) := 2 if {
 	id == "lookalike-name"
 } else := 0 if {
 	id in baseline_ids
+} else := 0 if {
+	# The general reason outside production: a more specific one of the same tier reads better.
+	id == "risky-outside-production"
 } else := -1 if {
 	id in {"uncatalogued-system", "undeclared-tool"}
 } else := 1
@@ -621,6 +684,23 @@ production if {
 	some s in a.systems
 	not data.systems[s].environment in non_production
 }
+
+# A catalogued production system named anywhere in an action's arguments (a DSN's host
+# "orders-db.acme.internal", a cluster "k8s-prod"): the action reaches production whatever the target.
+production if {
+	some a in input.facts.actions
+	some s in a.named_systems
+	not data.systems[s].environment in non_production
+}
+
+# Money, secrets, access, schemas and deploys whose arguments say prod, production or live ("sk_live_…",
+# "mode": "live", "acme-prod", "prod/db") are judged as production.
+production if {
+	some i in marked_kinds
+	input.facts.actions[i].production_marker
+}
+
+marked_kinds := ((((payments | refunds) | secret_changes) | iam_changes) | schema_changes) | deploys
 
 trust_domain := input.facts.workload.trust_domain
 

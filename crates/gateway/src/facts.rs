@@ -107,6 +107,10 @@ pub struct SystemEntry {
 pub struct ToolEntry {
     /// What the tool does; kinds other than `read` and `write` add to what its name says, never remove.
     pub kind: ToolKind,
+    /// The catalogued systems the tool belongs to; when given, using it against any other system
+    /// is a step-up (`tool-outside-its-systems` in the default policy). Empty: any system.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub systems: BTreeSet<String>,
     /// What the tool is, for people reading the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -190,6 +194,13 @@ impl PolicyData {
                 return Err(DataError::Invalid(format!(
                     "system {name:?}: environment {:?} is not in normal form",
                     system.environment
+                )));
+            }
+        }
+        for (name, tool) in &self.tools {
+            if let Some(s) = tool.systems.iter().find(|s| !self.systems.contains_key(*s)) {
+                return Err(DataError::Invalid(format!(
+                    "tool {name:?}: system {s:?} is not in the catalogue"
                 )));
             }
         }
@@ -292,8 +303,8 @@ pub struct HostFact {
 /// What one action's SQL does.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SqlFacts {
-    /// Kinds of every statement (nested ones too): select, insert, update, delete, drop, alter,
-    /// truncate, create, grant, revoke, merge, other. Sorted, distinct.
+    /// Kinds of every statement (nested ones too): select, explain, transaction, insert, update,
+    /// delete, drop, alter, truncate, create, grant, revoke, merge, other. Sorted, distinct.
     pub kinds: BTreeSet<String>,
     /// Tables and other objects named, lower case, sorted.
     pub objects: BTreeSet<String>,
@@ -301,8 +312,14 @@ pub struct SqlFacts {
     pub schema_change: bool,
     /// Some statement may change data (anything but a plain query).
     pub data_change: bool,
-    /// A string looked like SQL but parsed in no dialect: treat as risky, never as a read.
+    /// A string looked like SQL but parsed in no dialect (or holds a MySQL executable comment
+    /// `/*! … */`): treat as risky, never as a read.
     pub unparseable: bool,
+    /// Some statement is not one the policy understands (kind `other`: `SET`, `COPY`, `DO`,
+    /// `PREPARE`/`EXECUTE`, `CALL`, `SHOW`, vendor commands, …), or a query calls a function outside
+    /// the pure ones (`pg_terminate_backend`, `dblink_exec`, `lo_export`, …), a table function, or
+    /// `SELECT … INTO`: treat as risky (like a schema change), never as a read.
+    pub risky: bool,
 }
 
 /// What one action does, as parsed.
@@ -331,6 +348,15 @@ pub struct ActionFacts {
     /// Catalogued systems the action's own `target` names or resembles (as for the request's
     /// target), sorted: the policy judges the action by them too.
     pub systems: Vec<String>,
+    /// Catalogued systems named anywhere in `args` or `target`, sorted (see `named_in`): a label
+    /// of an internal host (`orders-db.acme.internal`, a DSN's host), a whole string equal to a
+    /// system's name, or a token of any string equal to a system name that has a `-`, `_` or digit
+    /// (`k8s-prod`, `orders-db` in `host=orders-db dbname=x`). The policy judges the request's
+    /// environment by them.
+    pub named_systems: Vec<String>,
+    /// Some string in `args` or `target` has `prod`, `production` or `live` as a whole token (split
+    /// on anything but letters and digits: `sk_live_…`, `acme-prod`, `prod/db`, `mode: live`).
+    pub production_marker: bool,
 }
 
 /// Derive the facts of a draft submitted by `workload`.
@@ -357,6 +383,12 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
             if let Some(t) = &a.target {
                 strings.push(t.as_str());
             }
+            let mut sql_keyed = BTreeSet::new();
+            for (k, v) in &a.args {
+                collect_sql_keyed(k, v, false, &mut sql_keyed);
+            }
+            let mut named = BTreeSet::new();
+            let mut production_marker = false;
             let mut hosts: BTreeMap<String, HostForm> = BTreeMap::new();
             let mut sql = SqlFacts::default();
             let (mut roles, mut flagged_external) = (BTreeSet::new(), false);
@@ -365,12 +397,17 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
                     let e = hosts.entry(host).or_insert(form);
                     *e = (*e).min(form);
                 }
-                sql_facts(s, &mut sql, &mut roles);
+                sql_facts(s, sql_keyed.contains(s), &mut sql, &mut roles);
+                named_in(s, data, &mut named);
+                production_marker |= names_production(s);
             }
-            let hosts = hosts
+            let hosts: Vec<HostFact> = hosts
                 .into_iter()
                 .map(|(host, form)| HostFact { zone: data.host_zone(&host), host, form })
                 .collect();
+            for h in hosts.iter().filter(|h| h.zone == HostZone::Internal) {
+                named.extend(h.host.split('.').filter(|l| data.systems.contains_key(*l)).map(str::to_owned));
+            }
             let lookalike = !plain_name(&a.tool) || a.operation.as_deref().is_some_and(|o| !plain_name(o));
             for (k, v) in &a.args {
                 keyed_facts(k, v, &mut roles, &mut flagged_external);
@@ -382,6 +419,8 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
             };
             ActionFacts {
                 systems,
+                named_systems: named.into_iter().collect(),
+                production_marker,
                 declared: data.tools.contains_key(&tool),
                 tool,
                 words,
@@ -405,6 +444,29 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
         },
         actions,
         lookalike,
+    }
+}
+
+/// Tokens that mark a string as production (see [`ActionFacts::production_marker`]).
+const PRODUCTION_MARKERS: &[&str] = &["prod", "production", "live"];
+
+/// Whether `s` has a production marker as a whole token.
+fn names_production(s: &str) -> bool {
+    normal_name(s).split(|c: char| !c.is_alphanumeric()).any(|t| PRODUCTION_MARKERS.contains(&t))
+}
+
+/// Catalogued systems `s` names (see [`ActionFacts::named_systems`]); internal host labels are added
+/// by the caller.
+fn named_in(s: &str, data: &PolicyData, out: &mut BTreeSet<String>) {
+    let whole = normal_name(s);
+    if data.systems.contains_key(&whole) {
+        out.insert(whole.clone());
+    }
+    for token in whole.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_')) {
+        let compound = token.chars().any(|c| c == '-' || c == '_' || c.is_numeric());
+        if compound && data.systems.contains_key(token) {
+            out.insert(token.to_owned());
+        }
     }
 }
 
@@ -532,6 +594,19 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
                 collect_strings(v, out);
             }
         }
+        _ => {}
+    }
+}
+
+/// The strings under a key that names SQL (`sql_key`), at any depth.
+fn collect_sql_keyed<'a>(key: &str, value: &'a Value, under: bool, out: &mut BTreeSet<&'a str>) {
+    let under = under || sql_key(key);
+    match value {
+        Value::String(s) if under => {
+            out.insert(s.as_str());
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_sql_keyed(key, v, under, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| collect_sql_keyed(k, v, under, out)),
         _ => {}
     }
 }
@@ -680,7 +755,7 @@ pub fn parse_host(h: &str) -> Option<String> {
     url_host(&format!("http://{h}/"))
 }
 
-/// Statement keywords that make a string look like SQL.
+/// Statement keywords that make a string look like SQL when SQL structure follows (see `looks_like_sql`).
 const SQL_STARTS: &[&str] = &[
     "select", "insert", "update", "delete", "drop", "alter", "truncate", "create", "grant", "revoke",
     "merge", "with", "replace", "upsert", "exec", "execute", "call", "copy", "rename", "comment", "vacuum",
@@ -708,17 +783,148 @@ const SQL_STRUCTURE: &[&str] = &[
     "exists",
 ];
 
-/// Statement keywords that make a string SQL whatever follows (they have no everyday meaning).
-const SQL_ALWAYS: &[&str] = &["truncate", "merge", "upsert", "vacuum", "pragma"];
+/// Statement keywords that make a string SQL whatever follows (they have no everyday meaning), and
+/// vendor commands that `sqlparser` does not list as keywords.
+const SQL_ALWAYS: &[&str] = &[
+    "truncate",
+    "merge",
+    "upsert",
+    "vacuum",
+    "pragma",
+    "shutdown",
+    "checkpoint",
+    "reindex",
+    "waitfor",
+    "dbcc",
+    "xp_cmdshell",
+    "sp_executesql",
+    "sp_configure",
+];
 
-/// Starts with a statement keyword (after spaces, comments and punctuation) and has the structure
-/// of SQL after it: a second structure word (`FROM`, `TABLE`, `SET`, …), `ON … TO` for grants, `AS (`
-/// for `WITH`. Free text such as "Update the wiki" is not SQL; "Delete the rows from the archive" is
-/// treated as SQL (and, as it does not parse, as unparseable SQL: risky, which is the safe side).
-fn looks_like_sql(s: &str) -> bool {
+/// Functions a query may call and still be a read: pure computations over the rows it reads.
+/// Any other function (`pg_terminate_backend`, `dblink_exec`, `lo_export`, `set_config`, user
+/// functions, schema-qualified names) may act, so a query calling it is risky.
+const PURE_FUNCTIONS: &[&str] = &[
+    "abs",
+    "array_agg",
+    "avg",
+    "bool_and",
+    "bool_or",
+    "ceil",
+    "ceiling",
+    "char_length",
+    "character_length",
+    "coalesce",
+    "concat",
+    "concat_ws",
+    "count",
+    "cume_dist",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "date",
+    "date_add",
+    "date_diff",
+    "date_format",
+    "date_part",
+    "date_sub",
+    "date_trunc",
+    "dateadd",
+    "datediff",
+    "datepart",
+    "day",
+    "dense_rank",
+    "every",
+    "first_value",
+    "floor",
+    "greatest",
+    "hour",
+    "if",
+    "ifnull",
+    "initcap",
+    "isnull",
+    "lag",
+    "last_value",
+    "lead",
+    "least",
+    "left",
+    "length",
+    "localtime",
+    "localtimestamp",
+    "lower",
+    "lpad",
+    "ltrim",
+    "max",
+    "median",
+    "min",
+    "minute",
+    "mod",
+    "month",
+    "now",
+    "nth_value",
+    "ntile",
+    "nullif",
+    "nvl",
+    "percent_rank",
+    "percentile_cont",
+    "percentile_disc",
+    "power",
+    "quarter",
+    "rank",
+    "replace",
+    "reverse",
+    "right",
+    "round",
+    "row_number",
+    "rpad",
+    "rtrim",
+    "second",
+    "sign",
+    "split_part",
+    "sqrt",
+    "stddev",
+    "stddev_pop",
+    "stddev_samp",
+    "string_agg",
+    "strpos",
+    "substr",
+    "substring",
+    "sum",
+    "to_char",
+    "to_date",
+    "to_number",
+    "to_timestamp",
+    "trim",
+    "trunc",
+    "upper",
+    "var_pop",
+    "var_samp",
+    "variance",
+    "week",
+    "year",
+];
+
+/// Whether a key names SQL (`sql`, `SqlText`, `statement`, `ddl`, …): a string under it whose first
+/// word is any SQL keyword is read as SQL even when nothing else says so (`SHOW …`, `RESET …`).
+fn sql_key(key: &str) -> bool {
+    let key = normal_name(key);
+    key.contains("sql") || ["statement", "statements", "stmt", "stmts", "ddl", "dml"].contains(&key.as_str())
+}
+
+/// Whether `word` (any case) is one of `sqlparser`'s keywords.
+fn sql_keyword(word: &str) -> bool {
+    sqlparser::keywords::ALL_KEYWORDS.contains(&word.to_ascii_uppercase().as_str())
+}
+
+/// `s` after leading spaces, punctuation and comments. A MySQL executable comment (`/*! … */`) is
+/// code, not a comment: it stops here.
+fn skip_comments(s: &str) -> &str {
     let mut rest = s;
     loop {
         rest = rest.trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '/');
+        if rest.starts_with("/*!") {
+            return rest;
+        }
         if let Some(r) = rest.strip_prefix("--") {
             rest = r.split_once('\n').map(|(_, r)| r).unwrap_or("");
         } else if let Some(r) = rest.strip_prefix("/*") {
@@ -726,26 +932,34 @@ fn looks_like_sql(s: &str) -> bool {
         } else if rest.starts_with(['-', '/']) {
             rest = &rest[1..];
         } else {
-            break;
+            return rest;
         }
     }
-    let first: String =
-        rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase();
-    if !SQL_STARTS.contains(&first.as_str()) {
+}
+
+/// The first word of `s`, lower case (letters, digits and `_`).
+fn first_word(s: &str) -> String {
+    s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>().to_ascii_lowercase()
+}
+
+/// A statement keyword of `SQL_STARTS` at the start of `rest`, with the structure of SQL after it:
+/// a second structure word (`FROM`, `TABLE`, `SET`, …), `ON … TO` for grants, `AS (` for `WITH`.
+fn statement_shape(first: &str, rest: &str) -> bool {
+    if !SQL_STARTS.contains(&first) {
         return false;
     }
-    if SQL_ALWAYS.contains(&first.as_str()) {
+    if SQL_ALWAYS.contains(&first) {
         return true;
     }
     let lower = rest.to_ascii_lowercase();
     let words: Vec<&str> =
         lower.split(|c: char| !c.is_ascii_alphanumeric() && c != '_').filter(|w| !w.is_empty()).collect();
-    match first.as_str() {
+    match first {
         // `GRANT … ON … TO …`, `REVOKE … ON … FROM …`; a role grant (`GRANT admin TO bob`) has no `ON`
         // and is taken when it parses, so "grant Kim access to the board" stays text.
         "grant" | "revoke" => {
             (words.contains(&"to") || words.contains(&"from"))
-                && (words.contains(&"on") || parse_sql(s).is_some())
+                && (words.contains(&"on") || parse_sql(rest).is_some())
         }
         // A common table expression: `WITH name AS (`.
         "with" => {
@@ -756,31 +970,116 @@ fn looks_like_sql(s: &str) -> bool {
     }
 }
 
-/// The statements of `s` in the first dialect that parses it.
+/// Whether a string looks like SQL (and so must parse as SQL the policy understands, or be the
+/// fact `unparseable`). Free text such as "Update the wiki" is not SQL; any of these is:
+///
+/// - a MySQL executable comment `/*! … */` anywhere (MySQL runs what it holds);
+/// - a statement keyword with SQL structure after it (`statement_shape`), or one that parses;
+/// - a vendor command (`SQL_ALWAYS`: `SHUTDOWN`, `CHECKPOINT`, `WAITFOR`, …);
+/// - any other SQL keyword (`sqlparser`'s list: `START`, `SHOW`, `DO`, `IF`, `PREPARE`, …) at the
+///   start when the string parses as SQL, when a statement with SQL structure follows anywhere in it
+///   (`IF 1=1 DROP TABLE t`, `DO $$ … EXECUTE 'DROP TABLE t' … $$`), or when it sits under a key
+///   that names SQL (`sql_key`);
+/// - a string with any of the above after a `;` (`SHOW TABLES; DROP …`, `1; DROP …`).
+///
+/// Reading too much as SQL is the safe side: what looks like SQL and is not understood is risky.
+fn looks_like_sql(s: &str, under_sql_key: bool) -> bool {
+    if s.contains("/*!") {
+        return true;
+    }
+    let rest = skip_comments(s);
+    let first = first_word(rest);
+    if SQL_ALWAYS.contains(&first.as_str()) || statement_shape(&first, rest) {
+        return true;
+    }
+    if !first.is_empty() && first.chars().all(|c| c.is_ascii_alphabetic() || c == '_') && sql_keyword(&first)
+    {
+        // A lone keyword ("select", "json") is a value, not a statement, unless under a SQL key.
+        let more = rest[first.len()..].chars().any(|c| c.is_ascii_alphanumeric());
+        if under_sql_key || (more && parse_sql(s).is_some_and(|st| !st.is_empty())) {
+            return true;
+        }
+        let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        let mut previous = ' ';
+        for (at, c) in rest.char_indices() {
+            if word_char(c) && !word_char(previous) {
+                let here = &rest[at..];
+                if statement_shape(&first_word(here), here) {
+                    return true;
+                }
+            }
+            previous = c;
+        }
+    }
+    s.split(';').skip(1).any(|segment| looks_like_sql(segment, false))
+}
+
+/// The statements of `s` in every dialect that parses it (generic, PostgreSQL, MySQL, MS SQL): a
+/// statement one dialect reads and another does not still counts. `None` when no dialect parses it.
 fn parse_sql(s: &str) -> Option<Vec<Statement>> {
     let dialects: [&dyn Dialect; 4] =
         [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &MsSqlDialect {}];
-    dialects.iter().find_map(|d| sqlparser::parser::Parser::parse_sql(*d, s).ok())
+    let parsed: Vec<Vec<Statement>> =
+        dialects.iter().filter_map(|d| sqlparser::parser::Parser::parse_sql(*d, s).ok()).collect();
+    (!parsed.is_empty()).then(|| parsed.into_iter().flatten().collect())
+}
+
+/// Finds what makes a query more than a read: calls of functions outside `PURE_FUNCTIONS`, table
+/// functions and `SELECT … INTO`.
+#[derive(Default)]
+struct Impurity {
+    found: bool,
+}
+
+impl sqlparser::ast::Visitor for Impurity {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &sqlparser::ast::Expr) -> ControlFlow<()> {
+        if let sqlparser::ast::Expr::Function(f) = expr {
+            let name = f.name.to_string().to_ascii_lowercase();
+            if !PURE_FUNCTIONS.contains(&name.as_str()) {
+                self.found = true;
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &sqlparser::ast::TableFactor) -> ControlFlow<()> {
+        use sqlparser::ast::TableFactor;
+        match factor {
+            TableFactor::Table { args, .. } => self.found |= args.is_some(),
+            TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } | TableFactor::UNNEST { .. } => {}
+            _ => self.found = true,
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &sqlparser::ast::Select) -> ControlFlow<()> {
+        self.found |= select.into.is_some();
+        ControlFlow::Continue(())
+    }
 }
 
 /// Add what a string says as SQL, if it is SQL; roles a `GRANT` hands out go to `roles`.
-fn sql_facts(s: &str, facts: &mut SqlFacts, roles: &mut BTreeSet<String>) {
-    if !looks_like_sql(s) {
+fn sql_facts(s: &str, under_sql_key: bool, facts: &mut SqlFacts, roles: &mut BTreeSet<String>) {
+    if !looks_like_sql(s, under_sql_key) {
         return;
     }
-    let Some(statements) = parse_sql(s) else {
-        facts.unparseable = true;
-        return;
+    let statements = match parse_sql(s) {
+        Some(statements) if !statements.is_empty() && !s.contains("/*!") => statements,
+        // Nothing the policy can read: the worst it could be.
+        _ => {
+            facts.unparseable = true;
+            facts.data_change = true;
+            return;
+        }
     };
-    if statements.is_empty() {
-        facts.unparseable = true;
-        return;
-    }
     let _ = visit_statements(&statements, |st| {
         let (kind, schema) = statement_kind(st);
         facts.kinds.insert(kind.to_string());
         facts.schema_change |= schema;
-        facts.data_change |= kind != "select";
+        facts.data_change |= !matches!(kind, "select" | "explain" | "transaction");
+        facts.risky |= kind == "other";
         if let Statement::Drop { names, .. } = st {
             facts.objects.extend(names.iter().map(|n| n.to_string().to_lowercase()));
         }
@@ -789,16 +1088,31 @@ fn sql_facts(s: &str, facts: &mut SqlFacts, roles: &mut BTreeSet<String>) {
         }
         ControlFlow::<()>::Continue(())
     });
+    let mut impurity = Impurity::default();
+    let _ = sqlparser::ast::Visit::visit(&statements, &mut impurity);
+    if impurity.found {
+        facts.risky = true;
+        facts.data_change = true;
+    }
     let _ = visit_relations(&statements, |name| {
         facts.objects.insert(name.to_string().to_lowercase());
         ControlFlow::<()>::Continue(())
     });
 }
 
-/// The kind of one statement and whether it changes schema.
+/// The kind of one statement and whether it changes schema. Kinds the policy understands: select
+/// (a query), explain (of a statement, which is judged by itself), transaction (`BEGIN`, `COMMIT`,
+/// `SAVEPOINT`, …: neutral), insert, update, delete, merge, truncate, drop, alter, create, grant,
+/// revoke; everything else is `other`, which is risky.
 fn statement_kind(st: &Statement) -> (&'static str, bool) {
     match st {
         Statement::Query(_) => ("select", false),
+        Statement::Explain { .. } => ("explain", false),
+        Statement::StartTransaction { .. }
+        | Statement::Commit { .. }
+        | Statement::Rollback { .. }
+        | Statement::Savepoint { .. }
+        | Statement::ReleaseSavepoint { .. } => ("transaction", false),
         Statement::Insert(_) => ("insert", false),
         Statement::Update(_) => ("update", false),
         Statement::Delete(_) => ("delete", false),

@@ -128,7 +128,7 @@ fn table() -> Vec<Case> {
             StepUp(Low, 1, "undeclared-tool"),
         ),
         case(
-            "a sandbox system's reversible work passes",
+            "a sandbox system's reversible payment is still seen by a person",
             draft(
                 "internal",
                 &[],
@@ -136,7 +136,7 @@ fn table() -> Vec<Case> {
                 "sandbox",
                 vec![act("payments.transfer", json!({ "amount": "1.00" }), true)],
             ),
-            Allow("reversible-outside-production"),
+            StepUp(Low, 1, "risky-outside-production"),
         ),
         // Denied outright.
         Case {
@@ -925,7 +925,7 @@ fn near_misses() -> Vec<Case> {
             StepUp(High, 1, "production-deploy"),
         ),
         case(
-            "a reversible deploy in staging passes",
+            "a reversible deploy in staging is only low",
             one(
                 "internal",
                 &[],
@@ -933,12 +933,12 @@ fn near_misses() -> Vec<Case> {
                 "staging",
                 act("argo.rollouts.deploy", json!({ "app": "x" }), true),
             ),
-            Allow("reversible-outside-production"),
+            StepUp(Low, 1, "risky-outside-production"),
         )
         .near_miss_of("production-deploy"),
         // irreversible-outside-production
         case(
-            "a reversible payment in the sandbox passes",
+            "a reversible payment in the sandbox is only low",
             one(
                 "internal",
                 &[],
@@ -946,7 +946,7 @@ fn near_misses() -> Vec<Case> {
                 "sandbox",
                 act("payments.transfer", json!({ "amount": "1.00" }), true),
             ),
-            Allow("reversible-outside-production"),
+            StepUp(Low, 1, "risky-outside-production"),
         )
         .near_miss_of("irreversible-outside-production"),
         // reversible-outside-production
@@ -1057,6 +1057,75 @@ fn near_misses() -> Vec<Case> {
             StepUp(Medium, 1, "irreversible-change"),
         )
         .near_miss_of("irreversible-sensitive-change"),
+        // risky-outside-production (triggered by the sandbox payments and the staging deploy above)
+        case(
+            "a reversible flag change in staging passes",
+            one(
+                "internal",
+                &[],
+                "feature-flags-staging",
+                "staging",
+                act("launchdarkly.flags.update", json!({ "flag": "new-checkout-ui", "on": true }), true),
+            ),
+            Allow("reversible-outside-production"),
+        )
+        .near_miss_of("risky-outside-production"),
+        // external-destination
+        case(
+            "an internal read that names an outside host is seen by a person",
+            one(
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                act(
+                    "wiki.pages.get",
+                    json!({ "page": "roadmap", "destination": "https://attacker.example/in" }),
+                    true,
+                ),
+            ),
+            StepUp(Low, 1, "external-destination"),
+        ),
+        case(
+            "an internal read that names an approved processor passes",
+            one(
+                "internal",
+                &[],
+                "wiki",
+                "production",
+                act(
+                    "wiki.pages.get",
+                    json!({ "page": "roadmap", "destination": "sftp://sftp.payroll-partner.example/in" }),
+                    true,
+                ),
+            ),
+            Allow("low-risk-production"),
+        )
+        .near_miss_of("external-destination"),
+        // tool-outside-its-systems
+        case(
+            "a cluster restart against a staging system the tool does not belong to",
+            one(
+                "internal",
+                &[],
+                "feature-flags-staging",
+                "staging",
+                act("k8s.deployments.restart", json!({ "deployment": "checkout" }), true),
+            ),
+            StepUp(Low, 1, "tool-outside-its-systems"),
+        ),
+        case(
+            "a cluster restart on its own system is a production deploy",
+            one(
+                "internal",
+                &[],
+                "k8s-prod",
+                "production",
+                act("k8s.deployments.restart", json!({ "deployment": "checkout" }), true),
+            ),
+            StepUp(Medium, 1, "production-deploy"),
+        )
+        .near_miss_of("tool-outside-its-systems"),
     ]
 }
 
