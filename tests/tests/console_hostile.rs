@@ -62,6 +62,7 @@ async fn profile_files_are_private_whatever_the_umask() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(mode(&profile), 0o700, "a new profile directory is private");
     assert_eq!(mode(&profile.join("history.db")), 0o600, "a new database is private");
+    assert_eq!(mode(&profile.join("profile-id")), 0o600, "so is the profile id");
 
     // An existing profile left open to everyone is put right on the next run, with the database
     // open (WAL and shared-memory files present) while a `watch` follows a real gateway.

@@ -137,6 +137,7 @@ impl Console {
 }
 
 /// An HTTP client for enforcement points: TLS by rustls with the platform's roots plus `roots`;
+/// `localhost` resolved to loopback only;
 /// no total timeout (it would cut long-lived SSE streams; ordinary calls set their own); redirects
 /// never followed (an enforcement point answers itself, it never sends a decision elsewhere, nor
 /// to plain http).
@@ -144,7 +145,16 @@ fn http_client(roots: &[reqwest::Certificate]) -> Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none());
+        .redirect(reqwest::redirect::Policy::none())
+        // `localhost` is this machine, whatever /etc/hosts or a resolver says: plain http is allowed
+        // to it only because it is loopback (the URL's port is kept).
+        .resolve_to_addrs(
+            "localhost",
+            &[
+                std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
+            ],
+        );
     for root in roots {
         builder = builder.add_root_certificate(root.clone());
     }

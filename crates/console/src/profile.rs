@@ -74,7 +74,13 @@ fn profile_id(dir: &Path) -> Result<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let hash = Sha256::digest(dir.to_string_lossy().as_bytes());
             let id = format!("profile-{}", hex(&hash[..16]));
-            std::fs::write(&file, format!("{id}\n")).map_err(|e| ConsoleError::profile(&file, e))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&file).map_err(|e| ConsoleError::profile(&file, e))?;
+            std::io::Write::write_all(&mut f, format!("{id}\n").as_bytes())
+                .map_err(|e| ConsoleError::profile(&file, e))?;
             Ok(id)
         }
         Err(e) => Err(ConsoleError::profile(&file, e)),
