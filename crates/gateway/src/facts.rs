@@ -996,7 +996,7 @@ fn looks_like_sql(s: &str, under_sql_key: bool) -> bool {
     {
         // A lone keyword ("select", "json") is a value, not a statement, unless under a SQL key.
         let more = rest[first.len()..].chars().any(|c| c.is_ascii_alphanumeric());
-        if under_sql_key || (more && parse_sql(s).is_some_and(|st| !st.is_empty())) {
+        if under_sql_key || (more && parse_sql(s).is_some_and(|st| st.iter().any(|st| !inert(st)))) {
             return true;
         }
         let word_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
@@ -1012,6 +1012,15 @@ fn looks_like_sql(s: &str, under_sql_key: bool) -> bool {
         }
     }
     s.split(';').skip(1).any(|segment| looks_like_sql(segment, false))
+}
+
+/// Statements that change and reveal nothing on their own (`SHOW …`, `USE …`, transaction control):
+/// everyday text parses as them ("Show me the roadmap", "release notes"), so parsing as one of them
+/// alone does not make a string SQL (under a SQL key, or beside other statements, they still count).
+fn inert(st: &Statement) -> bool {
+    matches!(statement_kind(st).0, "transaction")
+        || matches!(st, Statement::Use(_))
+        || format!("{st:?}").starts_with("Show")
 }
 
 /// The statements of `s` in every dialect that parses it (generic, PostgreSQL, MySQL, MS SQL): a
@@ -1313,6 +1322,97 @@ mod tests {
         // Free text that merely starts with a verb is not SQL.
         let prose = facts_of("x", json!({ "summary": "Update the runbook", "n": "select" })).sql;
         assert_eq!(prose, SqlFacts::default());
+    }
+
+    #[test]
+    fn only_plain_queries_with_pure_functions_are_reads() {
+        for read in [
+            "SELECT a FROM t WHERE b = 1",
+            "EXPLAIN SELECT count(*) FROM t",
+            "WITH x AS (SELECT lower(a) AS a FROM t) SELECT a, count(*) FROM x GROUP BY a",
+            "SELECT date_trunc('week', created_at), sum(amount), coalesce(max(b), 0) FROM t GROUP BY 1",
+            "BEGIN; SELECT 1; COMMIT;",
+        ] {
+            let sql = facts_of("warehouse.query", json!({ "sql": read })).sql;
+            assert!(
+                !sql.data_change && !sql.schema_change && !sql.unparseable && !sql.risky,
+                "{read}: {sql:?}"
+            );
+        }
+        for risky in [
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity",
+            "SELECT dblink_exec('host=x', 'DROP TABLE t')",
+            "SELECT * FROM dblink('host=x', 'SELECT 1') AS t(a int)",
+            "SELECT * INTO t2 FROM t",
+            "COPY t TO PROGRAM 'sh'",
+            "SET search_path = evil",
+            "SHOW TABLES",
+            "CALL p()",
+            "PREPARE s AS SELECT 1; EXECUTE s",
+        ] {
+            let sql = facts_of("warehouse.query", json!({ "sql": risky })).sql;
+            assert!(sql.risky || sql.unparseable, "{risky}: {sql:?}");
+            assert!(sql.data_change, "{risky}: {sql:?}");
+        }
+        for unparseable in
+            ["/*!50000 DROP TABLE t */", "SHUTDOWN", "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$;"]
+        {
+            let sql = facts_of("warehouse.query", json!({ "q": unparseable })).sql;
+            assert!(sql.unparseable || sql.risky, "{unparseable}: {sql:?}");
+        }
+    }
+
+    #[test]
+    fn everyday_text_is_not_sql() {
+        let mut wrong = Vec::new();
+        for text in [
+            "Update the runbook",
+            "Show me the roadmap",
+            "Start the weekly report",
+            "Do not disturb",
+            "If possible, keep it short",
+            "Use the new template",
+            "release notes",
+            "json",
+            "desc",
+            "Set up the board",
+            "Copy the doc to the wiki",
+            "Analyze the churn numbers",
+            "Call Kim about the budget",
+            "Begin with the summary",
+            "Reset my password please",
+            "Grant Kim access to the board",
+        ] {
+            let sql = facts_of("wiki.pages.update", json!({ "body": text, "q": text })).sql;
+            if sql.data_change || sql.schema_change || sql.unparseable || sql.risky {
+                wrong.push(format!("{text}: {sql:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    #[test]
+    fn systems_and_production_markers_named_in_args() {
+        let f = facts_of("postgres.execute", json!({ "dsn": "postgres://orders-db.acme.internal/orders" }));
+        assert_eq!(f.named_systems, vec!["orders-db".to_string()]);
+        let f = facts_of("postgres.execute", json!({ "dsn": "host=orders-db.acme.internal dbname=orders" }));
+        assert_eq!(f.named_systems, vec!["orders-db".to_string()]);
+        let f = facts_of("k8s.deployments.restart", json!({ "cluster": "k8s-prod" }));
+        assert_eq!(f.named_systems, vec!["k8s-prod".to_string()]);
+        assert!(f.production_marker);
+        let f = facts_of("x", json!({ "database": "Orders-DB" }));
+        assert_eq!(f.named_systems, vec!["orders-db".to_string()]);
+        // A plain-word system name counts only as a whole value or an internal host label.
+        assert!(facts_of("x", json!({ "note": "see the wiki for mail rules" })).named_systems.is_empty());
+        assert_eq!(facts_of("x", json!({ "system": "vault" })).named_systems, vec!["vault".to_string()]);
+        for marked in
+            [json!({ "api_key": "sk_live_1" }), json!({ "mode": "LIVE" }), json!({ "project": "acme-prod" })]
+        {
+            assert!(facts_of("x", marked.clone()).production_marker, "{marked}");
+        }
+        for unmarked in [json!({ "note": "deliver the product" }), json!({ "x": "alive" })] {
+            assert!(!facts_of("x", unmarked.clone()).production_marker, "{unmarked}");
+        }
     }
 
     #[test]
