@@ -392,12 +392,18 @@ pub fn derive(workload: &str, draft: &StepUpDraft, data: &PolicyData) -> Facts {
             let mut hosts: BTreeMap<String, HostForm> = BTreeMap::new();
             let mut sql = SqlFacts::default();
             let (mut roles, mut flagged_external) = (BTreeSet::new(), false);
-            for s in strings {
+            let readings: Vec<(String, bool)> =
+                strings.iter().flat_map(|s| other_readings(s, sql_keyed.contains(s))).collect();
+            let all = strings
+                .iter()
+                .map(|s| (*s, sql_keyed.contains(s)))
+                .chain(readings.iter().map(|(s, keyed)| (s.as_str(), *keyed)));
+            for (s, keyed) in all {
                 for (host, form) in hosts_in(s) {
                     let e = hosts.entry(host).or_insert(form);
                     *e = (*e).min(form);
                 }
-                sql_facts(s, sql_keyed.contains(s), &mut sql, &mut roles);
+                sql_facts(s, keyed, &mut sql, &mut roles);
                 named_in(s, data, &mut named);
                 production_marker |= names_production(s);
             }
@@ -596,6 +602,66 @@ fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
         }
         _ => {}
     }
+}
+
+/// Other ways a system could read a string, each scanned like the string itself (extra readings can
+/// only add hosts, SQL or names): its NFKC form (`ｈｔｔｐｓ：／／…`), its percent-decoded form
+/// (`https%3A%2F%2F…`), and when it is a JSON object or array, the keys and strings inside it (with
+/// whether each sits under a SQL key).
+fn other_readings(s: &str, under_sql_key: bool) -> Vec<(String, bool)> {
+    let mut out = Vec::new();
+    let nfkc: String = s.nfkc().collect();
+    if nfkc != s {
+        out.push((nfkc, under_sql_key));
+    }
+    if s.contains('%') {
+        let decoded = percent_decoded(s);
+        if decoded != s {
+            out.push((decoded, under_sql_key));
+        }
+    }
+    let trimmed = s.trim_start();
+    if trimmed.starts_with(['{', '[']) {
+        if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
+            json_readings(&value, under_sql_key, &mut out);
+        }
+    }
+    out
+}
+
+/// The keys and strings inside a JSON value, with whether each is under a SQL key.
+fn json_readings(value: &Value, under: bool, out: &mut Vec<(String, bool)>) {
+    match value {
+        Value::String(s) => out.push((s.clone(), under)),
+        Value::Array(items) => items.iter().for_each(|v| json_readings(v, under, out)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                out.push((k.clone(), false));
+                json_readings(v, under || sql_key(k), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `%XX` escapes decoded (invalid UTF-8 replaced), everything else kept.
+fn percent_decoded(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The strings under a key that names SQL (`sql_key`), at any depth.
@@ -1218,6 +1284,9 @@ mod tests {
             json!({ "url": "https://attacker.exa\nmple/in" }),
             json!({ "note": "attacker.example?@acme.example" }),
             json!({ "https://attacker.example/in": true }),
+            json!({ "x": "https%3A%2F%2Fattacker.example%2Fin" }),
+            json!({ "x": "\u{ff48}\u{ff54}\u{ff54}\u{ff50}\u{ff53}\u{ff1a}\u{ff0f}\u{ff0f}attacker.example" }),
+            json!({ "x": "{\"u\": \"https:\\/\\/attacker.example\"}" }),
         ];
         for args in spellings {
             assert!(has_external(args.clone(), "attacker.example"), "{args}: {:?}", hosts(args.clone()));
@@ -1354,6 +1423,8 @@ mod tests {
             assert!(sql.risky || sql.unparseable, "{risky}: {sql:?}");
             assert!(sql.data_change, "{risky}: {sql:?}");
         }
+        let wrapped = facts_of("warehouse.query", json!({ "body": "{\"q\": \"DROP TABLE t\"}" })).sql;
+        assert!(wrapped.schema_change, "SQL inside a JSON string: {wrapped:?}");
         for unparseable in
             ["/*!50000 DROP TABLE t */", "SHUTDOWN", "DO $$ BEGIN EXECUTE 'DROP TABLE t'; END $$;"]
         {
