@@ -15,11 +15,14 @@
 #   input.facts.*  what the gateway's parsers make of the draft (crates/gateway/src/facts.rs): the hosts
 #                  every action names (WHATWG URL parsing, any key, any depth, with their zone: internal,
 #                  approved or external), its SQL (sqlparser: statement kinds, schema or data changes,
-#                  unparseable SQL), the words of tool and operation names (camelCase and concatenations
-#                  split), look-alike names, the normalised target system and the catalogued systems it
-#                  resembles, the workload's SPIFFE trust domain.
+#                  unparseable SQL, risky SQL: statements it does not understand or acting functions),
+#                  the catalogued systems its arguments name and whether they carry a production marker,
+#                  the words of tool and operation names (camelCase and concatenations split), look-alike
+#                  names, the normalised target system and the catalogued systems it resembles, the
+#                  workload's SPIFFE trust domain.
 #   data.*         the organisation's data file (policy/data.json, or --policy-data): trust domains, system
-#                  catalogue (environment and class of each system), tool catalogue, vocabulary.
+#                  catalogue (environment and class of each system), tool catalogue (kind, and optionally
+#                  the systems a tool belongs to), vocabulary.
 # This policy never parses an agent's strings itself: spelling cannot steer it.
 #
 # How it decides

@@ -16,10 +16,22 @@
 //!   one way, every reading's host is kept: extra hosts can only make a request look riskier. One
 //!   exception keeps file names from being read as hosts: a bare `name.ext` whose last label is a
 //!   common file extension (`report.csv`) is not a host unless it has a port or a path.
-//! - **SQL**: every string that parses as SQL (`sqlparser`, generic then PostgreSQL, MySQL and MS SQL
-//!   dialects) contributes the kind of every statement of the batch (nested ones too), the objects
-//!   named, and whether it changes schema or data. A string that looks like SQL but parses in no
-//!   dialect is the fact `unparseable`, which the policy must treat as risky.
+//! - **Readings**: each string is also scanned as its NFKC form, percent-decoded, and (when it is a
+//!   JSON object or array) by the keys and strings inside it; what any reading names counts.
+//! - **SQL**: a string looks like SQL when it starts with any SQL keyword (`sqlparser`'s list) and
+//!   has the shape of a statement, parses, holds a statement with SQL structure, or sits under a key
+//!   naming SQL; when it holds a MySQL executable comment `/*! … */` (code, never a comment); or when
+//!   anything after a `;` does (see `looks_like_sql`). It is parsed in every dialect (generic,
+//!   PostgreSQL, MySQL, MS SQL) and every reading counts: the kind of every statement of the batch
+//!   (nested ones too), the objects named, and whether it changes schema or data. SQL that looks
+//!   like SQL but parses in no dialect is `unparseable`; a statement kind the policy does not
+//!   understand (`COPY`, `DO`, `PREPARE`/`EXECUTE`, `CALL`, `SET`, `SHOW`, vendor commands…) or a
+//!   query that calls a function outside a small pure list, reads a table function or selects
+//!   `INTO` is `risky`. Only plain queries are reads; transaction control is neutral.
+//! - **Systems named in arguments**: catalogued systems an action names (internal host labels such
+//!   as a DSN's `orders-db.acme.internal`, a whole value equal to a system name, tokens equal to a
+//!   compound system name such as `k8s-prod`), and whether a string carries a production marker
+//!   (`prod`, `production`, `live` as a whole token).
 //! - **Words**: tool and operation names, NFKC-normalised and lower-cased, split on anything that is
 //!   not a letter or digit and on camelCase and letter/digit boundaries (`billing.payInvoice` → billing,
 //!   pay, invoice, payinvoice). Concatenations (`sendfunds`) are caught by `word_parts`: the words of
