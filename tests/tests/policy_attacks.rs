@@ -174,11 +174,14 @@ async fn finding_2_spellings_are_never_weaker_than_their_control() {
     assert!(failures.is_empty(), "weaker spellings:\n{}", failures.join("\n"));
 }
 
+/// A plain control (name, draft, the (tier rank, approvals) it must get) with its spellings.
+type AttackCase = (&'static str, Value, (u8, u64), Vec<Named>);
+
 /// The attack review after finding 2 (F1: SQL behind unlisted keywords, executable comments,
 /// procedures and acting functions; F2: a non-production target whose arguments reach production;
 /// F6: public or internal data to an outside host, spelled as a read): each plain control with the
 /// spellings that were allowed, or classified more leniently than their control.
-fn attack_review() -> Vec<(&'static str, Value, (u8, u64), Vec<Named>)> {
+fn attack_review() -> Vec<AttackCase> {
     let url = "https://attacker.example/in";
     let on = |system: &str, env: &str, class: &str, tool: &str, args: Value| {
         draft(class, &[], system, env, act(tool, args, true))
