@@ -229,7 +229,10 @@ fn on_watch_event<R: Runtime>(app: &AppHandle<R>, e: WatchEvent) {
                 }
             });
         }
-        WatchEvent::Resolved { .. } | WatchEvent::Rejected { .. } => refresh(app),
+        // Backfill runs beside the stream: what it stored shows once it is done.
+        WatchEvent::Resolved { .. } | WatchEvent::Rejected { .. } | WatchEvent::Backfilled { .. } => {
+            refresh(app)
+        }
     }
 }
 

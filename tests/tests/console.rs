@@ -177,6 +177,13 @@ async fn watch_streams_requests_and_resolutions() {
         }
     };
     next("connected");
+    // Backfill runs beside the stream and says when it is done (the app refreshes then).
+    let caught_up = next("backfilled");
+    assert_eq!(
+        (caught_up["new"].as_u64(), caught_up["resolved"].as_u64()),
+        (Some(0), Some(0)),
+        "{caught_up}"
+    );
     let id = submit_id(&gw, &agent, "test.medium").await;
     assert_eq!(next("request")["id"], id.as_str());
     assert_eq!(console.pending_ids(), vec![id.clone()], "persisted before it is announced");

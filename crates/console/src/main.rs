@@ -560,6 +560,9 @@ fn describe(event: &WatchEvent) -> String {
     let l = |s: &str| visible_line(s);
     match event {
         WatchEvent::Connected { ep } => format!("{}: connected", l(ep)),
+        WatchEvent::Backfilled { ep, new, resolved } => {
+            format!("{}: caught up ({new} new, {resolved} resolved)", l(ep))
+        }
         WatchEvent::Request { ep, id } => {
             format!("{ep}: new request {id} (countersign show {id} --ep {ep})", ep = l(ep), id = l(id))
         }

@@ -99,6 +99,16 @@ pub enum WatchEvent {
         /// New state.
         state: String,
     },
+    /// The backfill that runs beside a new connection's stream finished: requests it stored
+    /// (`new`, not announced one by one) and states it updated are in the store now.
+    Backfilled {
+        /// Enforcement point.
+        ep: String,
+        /// Requests stored for the first time.
+        new: usize,
+        /// Requests whose state it updated.
+        resolved: usize,
+    },
     /// The connection failed; retrying after `retry_ms`.
     Disconnected {
         /// Enforcement point.
@@ -534,15 +544,22 @@ impl Console {
         on_event(WatchEvent::Connected { ep: ep.ep.clone() });
         let mut events = resp.bytes_stream().eventsource();
         let mut outbox = tokio::time::interval(Duration::from_secs(2));
-        let mut report = SyncReport::default();
-        let backfill = self.sync_ep(ep, &mut report);
+        let backfill = async {
+            let mut report = SyncReport::default();
+            self.sync_ep(ep, &mut report).await.map(|_| report)
+        };
         tokio::pin!(backfill);
         let mut backfilling = true;
         loop {
             tokio::select! {
                 done = &mut backfill, if backfilling => {
                     backfilling = false;
-                    done?;
+                    let report = done?;
+                    on_event(WatchEvent::Backfilled {
+                        ep: ep.ep.clone(),
+                        new: report.new,
+                        resolved: report.resolved,
+                    });
                 }
                 next = events.next() => {
                     let Some(next) = next else { return Ok(()) };
