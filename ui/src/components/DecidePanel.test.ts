@@ -143,4 +143,16 @@ describe("DecidePanel", () => {
     await tick();
     expect(screen.getByTestId("decision-result")).toBeTruthy();
   });
+
+  it("says so when the enforcement point refused a delivered decision, never plain 'delivered'", async () => {
+    serveDecide({ id: "req-1", state: "refused", delivered: true, message: "The enforcement point refused the decision (409)." });
+    render(DecidePanel, { detail: detail(summary({ id: "req-1", tier: "low" })) });
+    await fireEvent.click(screen.getByTestId("deny-button"));
+    await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "no" } });
+    await fireEvent.click(screen.getByTestId("confirm-button"));
+    const box = await screen.findByTestId("decision-result");
+    expect(box.textContent).toContain("the enforcement point refused it");
+    expect(box.classList.contains("refused")).toBe(true);
+    expect(box.classList.contains("delivered")).toBe(false);
+  });
 });
