@@ -310,3 +310,42 @@ impl Console {
         self.ok(&["ep", "add", url, "--trust", &kid]);
     }
 }
+
+/// The workload of the agent the console tests act as.
+pub const AGENT: &str = "spiffe://acme.example/ns/test/sa/agent";
+
+/// A gateway (test policy), its agent, and a console connected to it as alice@acme.example.
+pub async fn connected_console() -> (tempfile::TempDir, Gateway, crate::Agent, Console) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = Gateway::start(dir.path(), &[]);
+    let agent = gw.agent(AGENT);
+    let console = Console::new();
+    console.connect(&gw, "alice@acme.example").await;
+    (dir, gw, agent, console)
+}
+
+/// Submit a draft of the test policy with `purpose`; its id (panics unless 201).
+pub async fn submit_id(gw: &Gateway, agent: &crate::Agent, purpose: &str) -> String {
+    let (status, body) = crate::submit(gw, agent, &crate::draft(&agent.workload, purpose)).await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().expect("id").to_string()
+}
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What dunst has shown (it lists a notification in its history only once it is closed).
+pub fn dunst_history() -> String {
+    let _ = Command::new("dunstctl").arg("close-all").status();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = Command::new("dunstctl").arg("history").output().expect("dunstctl history");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

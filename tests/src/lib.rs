@@ -4,6 +4,7 @@
 pub mod app;
 pub mod console;
 pub mod panel;
+pub mod tls;
 pub mod webdriver;
 pub mod x11;
 

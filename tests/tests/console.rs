@@ -2,26 +2,16 @@
 //! real Secret Service (gnome-keyring on the private session of `scripts/with-session.sh`).
 
 use base64::Engine as _;
+use countersign_blackbox::console::{dunst_history, KillOnDrop};
 use countersign_blackbox::console::{gateway_kid, signed_step_up, Console, FakeEp, Proxy, ProxyMode};
 use countersign_blackbox::*;
 use countersign_protocol::{self as protocol, DecisionClaims, Validation, Verdict, TYP_DECISION};
 use serde_json::{json, Value};
 
-const AGENT: &str = "spiffe://acme.example/ns/test/sa/agent";
+use countersign_blackbox::console::{submit_id, AGENT};
 
 async fn setup() -> (tempfile::TempDir, Gateway, Agent, Console) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &[]);
-    let agent = gw.agent(AGENT);
-    let console = Console::new();
-    console.connect(&gw, "alice@acme.example").await;
-    (dir, gw, agent, console)
-}
-
-async fn submit_id(gw: &Gateway, agent: &Agent, purpose: &str) -> String {
-    let (status, body) = submit(gw, agent, &draft(AGENT, purpose)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().expect("id").to_string()
+    countersign_blackbox::console::connected_console().await
 }
 
 /// The decision the gateway holds verifies with the console's exported key and is bound to the
@@ -523,24 +513,6 @@ fn locked_or_missing_keyring_is_a_clear_error_never_a_file() {
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     assert!(files.iter().all(|f| f.starts_with("history.db") || f == "profile-id"), "no key file: {files:?}");
-}
-
-/// Kills the wrapped child on drop, so a failing test leaves no `watch` behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn dunst_history() -> String {
-    // dunst lists a notification in its history only once it is closed.
-    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = std::process::Command::new("dunstctl").arg("history").output().expect("dunstctl history");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@
 //! - Spreadsheet injection: `history export --format csv` neutralizes formula cells and parses
 //!   back with a real CSV reader.
 
+use countersign_blackbox::console::KillOnDrop;
 use countersign_blackbox::console::{signed_step_up, Console};
 use countersign_blackbox::*;
 use countersign_protocol::{self as protocol, jwk::ep_id, jwk::kid_of, Jwk};
@@ -273,24 +274,6 @@ async fn hostile_ids_and_error_bodies_from_an_enforcement_point_are_escaped_and_
     }
 }
 
-/// Kills the wrapped child on drop, so a failing test leaves no `watch` behind.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// What dunst has shown (it lists a notification in its history only once it is closed).
-fn dunst_history() -> String {
-    let _ = std::process::Command::new("dunstctl").arg("close-all").status();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let out = std::process::Command::new("dunstctl").arg("history").output().expect("dunstctl history");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Finding 13 (notifications): a flood of lower-tier requests from one workload is folded into
 /// one summary, and a critical request of the same workload during that flood still gets its own
 /// notification.
@@ -301,20 +284,54 @@ async fn a_lower_tier_flood_never_silences_a_critical_notification() {
     let agent = gw.agent(AGENT);
     let console = Console::new();
     console.connect(&gw, "alice@acme.example").await;
+    // What the console asks the notification daemon to show, as every Notify call on the session
+    // bus (what dunst then displays, stacks or queues is its own business).
+    let mut monitor = KillOnDrop(
+        std::process::Command::new("dbus-monitor")
+            .args([
+                "--session",
+                "type='method_call',interface='org.freedesktop.Notifications',member='Notify'",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dbus-monitor"),
+    );
+    let calls = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    {
+        let (calls, mut stdout) = (calls.clone(), monitor.0.stdout.take().expect("dbus-monitor stdout"));
+        std::thread::spawn(move || {
+            use std::io::Read as _;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                calls.lock().expect("calls").push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    // Give dbus-monitor a moment to become a monitor before anything is sent.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let mut watch = KillOnDrop(
         console.command(&["watch"]).stdout(std::process::Stdio::piped()).spawn().expect("countersign watch"),
     );
     // Requests go out only once the stream is open ("EP: connected"), so each arrives as an event.
     let stdout = watch.0.stdout.take().expect("watch stdout");
     let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead as _;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.ends_with(": connected") {
-                let _ = tx.send(());
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let said = said.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.ends_with(": connected") {
+                    let _ = tx.send(());
+                }
+                said.lock().expect("said").push(line);
             }
-        }
-    });
+        });
+    }
     rx.recv_timeout(std::time::Duration::from_secs(20)).expect("watch connects");
 
     // Seven medium requests in a burst: more than the flood limit (five a minute per tier).
@@ -328,19 +345,31 @@ async fn a_lower_tier_flood_never_silences_a_critical_notification() {
     submitted(&gw, &agent, &d).await;
 
     // Up to 30 s: on a loaded machine eight notifications through D-Bus can take a while; the
-    // loop ends as soon as both have been seen.
-    let mut history = String::new();
+    // loop ends as soon as both calls have been seen.
+    let sent = || calls.lock().expect("calls").clone();
     for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        history += &dunst_history();
-        if history.contains("Critical payments agent") && history.contains("Flood") {
+        let seen = sent();
+        if seen.contains("CRITICAL · Critical payments agent") && seen.contains("Flood: 6 MEDIUM requests") {
             break;
         }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     }
     drop(watch);
-    assert!(history.contains("Flood: 6 MEDIUM requests"), "the medium burst is folded: {history}");
+    drop(monitor);
+    let seen = sent();
+    let medium = seen.matches("MEDIUM · Noisy medium agent").count();
+    let watch_said = said.lock().expect("said").join("\n");
+    assert_eq!(
+        medium, 5,
+        "five medium notifications before the flood folds them: {seen}\nwatch said:\n{watch_said}"
+    );
+    assert_eq!(
+        seen.matches("Flood: 6 MEDIUM requests").count(),
+        1,
+        "the medium burst is folded once: {seen}"
+    );
     assert!(
-        history.contains("CRITICAL · Critical payments agent"),
-        "the critical request has its own notification during the flood: {history}"
+        seen.contains("CRITICAL · Critical payments agent"),
+        "the critical request has its own notification during the flood: {seen}"
     );
 }

@@ -13,21 +13,10 @@ use countersign_blackbox::*;
 use countersign_protocol::{self as protocol, jwk::ep_id, jwk::kid_of};
 use serde_json::Value;
 
-const AGENT: &str = "spiffe://acme.example/ns/test/sa/agent";
+use countersign_blackbox::console::{submit_id, AGENT};
 
 async fn setup() -> (tempfile::TempDir, Gateway, Agent, Console) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let gw = Gateway::start(dir.path(), &[]);
-    let agent = gw.agent(AGENT);
-    let console = Console::new();
-    console.connect(&gw, "alice@acme.example").await;
-    (dir, gw, agent, console)
-}
-
-async fn submit_id(gw: &Gateway, agent: &Agent, purpose: &str) -> String {
-    let (status, body) = submit(gw, agent, &draft(AGENT, purpose)).await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().expect("id").to_string()
+    countersign_blackbox::console::connected_console().await
 }
 
 fn mode(path: &Path) -> u32 {
@@ -223,25 +212,9 @@ async fn key_rotation_is_announced_to_every_enforcement_point() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_https_gateway_with_a_private_ca_is_pinned_with_ca_cert() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Countersign console test CA");
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let leaf_key = rcgen::KeyPair::generate().expect("key");
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .expect("params")
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .expect("leaf");
-    let (cert, key, ca_file) =
-        (dir.path().join("cert.pem"), dir.path().join("key.pem"), dir.path().join("ca.pem"));
-    std::fs::write(&cert, leaf.pem()).expect("write");
-    std::fs::write(&key, leaf_key.serialize_pem()).expect("write");
-    std::fs::write(&ca_file, ca.pem()).expect("write");
-    let gw = Gateway::start(
-        &dir.path().join("gw"),
-        &["--tls-cert", cert.to_str().expect("utf-8"), "--tls-key", key.to_str().expect("utf-8")],
-    );
+    let pki = countersign_blackbox::tls::TestPki::new(dir.path());
+    let ca_file = pki.ca.clone();
+    let gw = Gateway::start(&dir.path().join("gw"), &pki.serve_flags());
     assert!(gw.url.starts_with("https://"), "{}", gw.url);
     let agent = gw.agent(AGENT);
 
@@ -262,13 +235,14 @@ async fn an_https_gateway_with_a_private_ca_is_pinned_with_ca_cert() {
         "--jwk",
         jwk.to_str().expect("utf-8"),
     ]);
-    let kid = tls_gateway_kid(&gw, &ca.pem()).await;
+    let kid = tls_gateway_kid(&gw, &pki.client()).await;
     let r = console.fails(&["ep", "add", &gw.url, "--trust", &kid], 6);
     assert!(r.stderr.to_lowercase().contains("certificate"), "an unknown CA is refused: {}", r.stderr);
     assert_eq!(console.json(&["ep", "list"]), Value::Array(vec![]), "nothing pinned");
     console.ok(&["ep", "add", &gw.url, "--trust", &kid, "--ca-cert", ca_file.to_str().expect("utf-8")]);
 
-    let sent: Value = trusting(&ca.pem())
+    let sent: Value = pki
+        .client()
         .post(gw.at("/v1/step-ups"))
         .bearer_auth(&agent.token)
         .json(&draft(AGENT, "test.high"))
@@ -288,17 +262,8 @@ async fn an_https_gateway_with_a_private_ca_is_pinned_with_ca_cert() {
     console.ok(&["sync"]);
 }
 
-/// A client trusting the CA in `ca_pem`.
-fn trusting(ca_pem: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("ca"))
-        .build()
-        .expect("client")
-}
-
-/// The kid of `gw`'s key as its well-known document publishes it, read over TLS trusting `ca_pem`.
-async fn tls_gateway_kid(gw: &Gateway, ca_pem: &str) -> String {
-    let client = trusting(ca_pem);
+/// The kid of `gw`'s key as its well-known document publishes it, read over TLS with `client`.
+async fn tls_gateway_kid(gw: &Gateway, client: &reqwest::Client) -> String {
     let wk: Value = client
         .get(gw.at("/.well-known/countersign"))
         .send()

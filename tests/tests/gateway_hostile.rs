@@ -214,25 +214,21 @@ async fn self_approval_is_judged_on_principals_not_spellings() {
     let agent = gw.agent(AGENT);
     let alice = gw.approver("Alice", "alice@acme.example");
     let bob = gw.approver("Bob", "bob@acme.example");
-    for sub in [
-        "alice@acme.example ",
-        "\u{00A0}alice@acme.example",
-        "\u{0430}lice@acme.example",
-        "ALICE@ACME.EXAMPLE",
-        "alice@acme.exa\u{200B}mple",
-        "ａｌｉｃｅ@acme.example",
-    ] {
-        let mut d = draft(AGENT, "test.medium");
-        d["identity"]["on_behalf_of"] = json!([{"sub": sub, "display": "Alice"}]);
-        let (id, claims, _) = pending_request(&gw, &agent, &d).await;
-        let (s, b) =
-            post_decision(&gw, &alice, &id, &alice.decision(&claims, Verdict::Approve, "", None)).await;
-        assert_eq!(s, 403, "{sub:?}: {b}");
-        assert!(b["message"].as_str().unwrap().contains("self-approval"), "{b}");
-        // The control: bob may approve the same request.
-        let (s, b) = post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Approve, "", None)).await;
-        assert_eq!(s, 200, "{sub:?}: {b}");
-    }
+    self_approval_is_refused_for(
+        &gw,
+        &agent,
+        &alice,
+        &bob,
+        &[
+            "alice@acme.example ",
+            "\u{00A0}alice@acme.example",
+            "\u{0430}lice@acme.example",
+            "ALICE@ACME.EXAMPLE",
+            "alice@acme.exa\u{200B}mple",
+            "ａｌｉｃｅ@acme.example",
+        ],
+    )
+    .await;
 
     // An agent registered with alice as owner cannot be approved by her, whatever it declares.
     let token = gateway_cli(&[
@@ -508,30 +504,12 @@ async fn data_files_are_private_to_the_gateway_user() {
 #[tokio::test]
 async fn the_gateway_serves_tls_and_plain_http_gets_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "Countersign test CA");
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let leaf_key = rcgen::KeyPair::generate().unwrap();
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca, &ca_key)
-        .unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert, leaf.pem()).unwrap();
-    std::fs::write(&key, leaf_key.serialize_pem()).unwrap();
-
+    let pki = countersign_blackbox::tls::TestPki::new(dir.path());
     let data = dir.path().join("gw");
-    let gw =
-        Gateway::start(&data, &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let gw = Gateway::start(&data, &pki.serve_flags());
     assert!(gw.url.starts_with("https://"), "{}", gw.url);
-    let trusting = reqwest::Client::builder()
-        .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap())
-        .build()
-        .unwrap();
     let wk: Value =
-        trusting.get(gw.at("/.well-known/countersign")).send().await.unwrap().json().await.unwrap();
+        pki.client().get(gw.at("/.well-known/countersign")).send().await.unwrap().json().await.unwrap();
     assert_eq!(wk["ep"], gw.ep.as_str());
     // A client that does not trust the CA is refused, and plain http on the TLS port gets no answer.
     assert!(http().get(gw.at("/.well-known/countersign")).send().await.is_err());
@@ -549,9 +527,9 @@ async fn the_gateway_serves_tls_and_plain_http_gets_nothing() {
         "--policy",
         test_policy().to_str().unwrap(),
         "--tls-cert",
-        key.to_str().unwrap(),
+        pki.key.to_str().unwrap(),
         "--tls-key",
-        key.to_str().unwrap(),
+        pki.key.to_str().unwrap(),
     ]);
     assert!(!out.status.success());
     assert!(
@@ -669,23 +647,43 @@ async fn principal_spellings_from_the_attack_review_are_one_person() {
     assert!(!enrol(&gw, &Approver::new("x"), "carol@xn--bcher-kva.example", &[]).status.success());
 
     // An agent acting for any of these spellings cannot be approved by alice.
-    for sub in [
-        "alice@acme.example.",
-        "\"alice\"@acme.example",
-        "alice+agent@acme.example",
-        "alice@acme\u{3002}example",
-        "alice\u{2800}@acme.example",
-        "alice(x)@acme.example",
-        "alice@acme\u{2027}example",
-    ] {
+    self_approval_is_refused_for(
+        &gw,
+        &agent,
+        &alice,
+        &bob,
+        &[
+            "alice@acme.example.",
+            "\"alice\"@acme.example",
+            "alice+agent@acme.example",
+            "alice@acme\u{3002}example",
+            "alice\u{2800}@acme.example",
+            "alice(x)@acme.example",
+            "alice@acme\u{2027}example",
+        ],
+    )
+    .await;
+}
+
+/// For each spelling of alice as the person an agent acts for: alice's approval is refused as
+/// self-approval, and bob's (the control) is accepted.
+async fn self_approval_is_refused_for(
+    gw: &Gateway,
+    agent: &Agent,
+    alice: &Approver,
+    bob: &Approver,
+    subs: &[&str],
+) {
+    for sub in subs {
         let mut d = draft(AGENT, "test.medium");
         d["identity"]["on_behalf_of"] = json!([{"sub": sub, "display": "Alice"}]);
-        let (id, claims, _) = pending_request(&gw, &agent, &d).await;
+        let (id, claims, _) = pending_request(gw, agent, &d).await;
         let (s, b) =
-            post_decision(&gw, &alice, &id, &alice.decision(&claims, Verdict::Approve, "", None)).await;
+            post_decision(gw, alice, &id, &alice.decision(&claims, Verdict::Approve, "", None)).await;
         assert_eq!(s, 403, "{sub:?}: {b}");
-        let (s, _) = post_decision(&gw, &bob, &id, &bob.decision(&claims, Verdict::Approve, "", None)).await;
-        assert_eq!(s, 200, "{sub:?}: the control");
+        assert!(b["message"].as_str().unwrap().contains("self-approval"), "{b}");
+        let (s, b) = post_decision(gw, bob, &id, &bob.decision(&claims, Verdict::Approve, "", None)).await;
+        assert_eq!(s, 200, "{sub:?}: the control: {b}");
     }
 }
 

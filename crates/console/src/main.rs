@@ -253,6 +253,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("COUNTERSIGN_LOG"))
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log piped to a file or another program stays text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,

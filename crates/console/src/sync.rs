@@ -55,6 +55,9 @@ pub struct SyncReport {
     pub ep: String,
     /// Requests stored for the first time.
     pub new: usize,
+    /// Their ids, in the order stored (for `watch` to announce them).
+    #[serde(skip)]
+    pub new_ids: Vec<String>,
     /// Requests rejected (bad signature, wrong issuer, …).
     pub rejected: usize,
     /// Requests whose state was updated.
@@ -118,6 +121,15 @@ pub enum WatchEvent {
         /// Delay before the next attempt.
         retry_ms: u64,
     },
+}
+
+/// A spawned task aborted when its handle is dropped (the watch loop that owns it has ended).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One page of an enforcement point's pending list.
@@ -267,7 +279,10 @@ impl Console {
                     continue;
                 }
                 match self.ingest(ep, Some(&item.id), &item.jwt).await? {
-                    Ingested::New(_) => report.new += 1,
+                    Ingested::New(id) => {
+                        report.new += 1;
+                        report.new_ids.push(id);
+                    }
                     Ingested::Rejected(_) => report.rejected += 1,
                     Ingested::Known | Ingested::Expired => {}
                 }
@@ -544,17 +559,28 @@ impl Console {
         on_event(WatchEvent::Connected { ep: ep.ep.clone() });
         let mut events = resp.bytes_stream().eventsource();
         let mut outbox = tokio::time::interval(Duration::from_secs(2));
-        let backfill = async {
-            let mut report = SyncReport::default();
-            self.sync_ep(ep, &mut report).await.map(|_| report)
-        };
-        tokio::pin!(backfill);
+        // The backfill runs as a task of its own, not as a future polled by the select below: an
+        // arm's body (handling a stream event) awaits the store's one writer, and a backfill
+        // suspended while holding that writer would never be polled again to release it.
+        let mut backfill = AbortOnDrop(tokio::spawn({
+            let (console, ep) = (self.clone(), ep.clone());
+            async move {
+                let mut report = SyncReport::default();
+                console.sync_ep(&ep, &mut report).await.map(|_| report)
+            }
+        }));
         let mut backfilling = true;
         loop {
             tokio::select! {
-                done = &mut backfill, if backfilling => {
+                done = &mut backfill.0, if backfilling => {
                     backfilling = false;
-                    let report = done?;
+                    let report = done.map_err(|e| ConsoleError::Invalid(format!("backfill task failed: {e}")))??;
+                    // Each request the backfill stored first is announced like one from the stream:
+                    // a request submitted while the backfill ran may be listed by it before its
+                    // event arrives (the event then finds it known), and it must still be notified.
+                    for id in &report.new_ids {
+                        on_event(WatchEvent::Request { ep: ep.ep.clone(), id: id.clone() });
+                    }
                     on_event(WatchEvent::Backfilled {
                         ep: ep.ep.clone(),
                         new: report.new,
