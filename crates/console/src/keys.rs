@@ -545,17 +545,7 @@ mod tests {
 
     /// Pin a fake enforcement point at `url` (its id derived from a fresh key, as `ep add` would).
     async fn pin(c: &Console, url: &str) -> String {
-        let jwk = Jwk::from_key(&protocol::generate_key().verifying_key());
-        let ep = protocol::jwk::ep_id(&jwk.thumbprint());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
-            .bind(&ep)
-            .bind(url)
-            .bind(jwk.thumbprint())
-            .bind(serde_json::to_string(&jwk).unwrap())
-            .execute(c.db())
-            .await
-            .unwrap();
-        ep
+        crate::testing::pin_key(c, &protocol::generate_key().verifying_key(), url).await
     }
 
     /// Rotation: every pinned enforcement point gets a statement signed by the old key, for it

@@ -187,6 +187,26 @@ pub fn now() -> i64 {
 pub(crate) mod testing {
     use std::sync::{Arc, Mutex};
 
+    /// Pin an enforcement point at `url` with `key`'s public half, straight into the store (its id
+    /// derived from the key, as `ep add` derives it); the id.
+    pub(crate) async fn pin_key(
+        c: &crate::Console,
+        key: &countersign_protocol::VerifyingKey,
+        url: &str,
+    ) -> String {
+        let jwk = countersign_protocol::Jwk::from_key(key);
+        let ep = countersign_protocol::jwk::ep_id(&jwk.thumbprint());
+        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
+            .bind(&ep)
+            .bind(url)
+            .bind(jwk.thumbprint())
+            .bind(serde_json::to_string(&jwk).unwrap())
+            .execute(c.db())
+            .await
+            .unwrap();
+        ep
+    }
+
     /// A request the [`serve`] server received: method, path, body.
     pub(crate) type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 

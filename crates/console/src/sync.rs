@@ -685,14 +685,7 @@ mod tests {
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
         let ep_key: SigningKey = protocol::generate_key();
         let jwk = Jwk::from_key(&ep_key.verifying_key());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
-            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
-            .bind(url)
-            .bind(jwk.thumbprint())
-            .bind(serde_json::to_string(&jwk).unwrap())
-            .execute(c.db())
-            .await
-            .unwrap();
+        crate::testing::pin_key(&c, &ep_key.verifying_key(), url).await;
         let t = now();
         let claims = json!({
             "iss": protocol::jwk::ep_id(&jwk.thumbprint()), "jti": "req-1", "iat": t, "exp": t + 300,
@@ -714,13 +707,7 @@ mod tests {
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
         let ep_key: SigningKey = protocol::generate_key();
         let jwk = Jwk::from_key(&ep_key.verifying_key());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', 'http://127.0.0.1:1', ?, ?, 0)")
-            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
-            .bind(jwk.thumbprint())
-            .bind(serde_json::to_string(&jwk).unwrap())
-            .execute(c.db())
-            .await
-            .unwrap();
+        crate::testing::pin_key(&c, &ep_key.verifying_key(), "http://127.0.0.1:1").await;
         let ep = c.eps().await.unwrap().remove(0);
         let t = now();
         for (id, tier, ttl) in [
@@ -856,15 +843,7 @@ mod tests {
     async fn pinned(key: &SigningKey, url: &str) -> (tempfile::TempDir, Console, Ep) {
         let dir = tempfile::tempdir().unwrap();
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
-        let jwk = Jwk::from_key(&key.verifying_key());
-        sqlx::query("INSERT INTO eps (ep, name, url, kid, jwk, added_at) VALUES (?, 'T', ?, ?, ?, 0)")
-            .bind(protocol::jwk::ep_id(&jwk.thumbprint()))
-            .bind(url)
-            .bind(jwk.thumbprint())
-            .bind(serde_json::to_string(&jwk).unwrap())
-            .execute(c.db())
-            .await
-            .unwrap();
+        crate::testing::pin_key(&c, &key.verifying_key(), url).await;
         let ep = c.eps().await.unwrap().remove(0);
         (dir, c, ep)
     }
