@@ -178,6 +178,20 @@ impl TrayItem {
 
     /// Click a menu entry, as a panel does when the user picks it.
     pub async fn click(&self, id: i32) {
+        self.event(id).await.expect("menu Event");
+    }
+
+    /// Click an entry that ends the app: the app may leave the bus before it replies, which is
+    /// what quitting is; any other error still fails.
+    pub async fn click_to_quit(&self, id: i32) {
+        match self.event(id).await {
+            Ok(_) => {}
+            Err(zbus::Error::FDO(e)) if matches!(*e, zbus::fdo::Error::NoReply(_)) => {}
+            Err(e) => panic!("menu Event: {e:?}"),
+        }
+    }
+
+    async fn event(&self, id: i32) -> zbus::Result<zbus::Message> {
         let path = self.menu_path().await;
         let now = u32::try_from(crate::now()).unwrap_or(0);
         self.conn
@@ -189,6 +203,5 @@ impl TrayItem {
                 &(id, "clicked", Value::from(0i32), now),
             )
             .await
-            .expect("menu Event");
     }
 }

@@ -359,7 +359,7 @@ async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
     eventually(15, "hidden, the tray still counts: 5 pending", || async { tray.label().await == "5" }).await;
     tray.click(tray.entry("Open Countersign").await.id).await;
     eventually(10, "Open shows the window again", || std::future::ready(x.is_shown(window))).await;
-    tray.click(tray.entry("Quit").await.id).await;
+    tray.click_to_quit(tray.entry("Quit").await.id).await;
     let status = app.wait_exit(15).expect("Quit from the tray did not end the app");
     assert!(status.success(), "{status}");
 }
