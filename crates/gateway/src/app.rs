@@ -491,7 +491,7 @@ impl App {
         row.response = body.to_string();
 
         let _w = self.write.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::write_tx(&self.db).await?;
         let inserted = sqlx::query(
             "INSERT INTO step_ups (id, workload, state, jwt, digest, tier, approvals_required, policy_id, reason,
                binding_code, on_behalf_of, target_system, target_environment, iat, exp, grant_jwt,
@@ -712,7 +712,7 @@ impl App {
     /// Withdraw a pending request (by the agent that submitted it).
     pub async fn withdraw(&self, workload: &str, id: &str) -> Result<Value, ApiError> {
         let _w = self.write.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::write_tx(&self.db).await?;
         let row = store::step_up(&mut *tx, id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no request {id}")))?;
@@ -760,7 +760,7 @@ impl App {
             return Ok(0);
         }
         let _w = self.write.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::write_tx(&self.db).await?;
         let mut events = Vec::new();
         for id in &due {
             events.push(self.resolve(&mut tx, id, "expired", None, t).await?);
@@ -804,7 +804,7 @@ impl App {
         }
 
         let _w = self.write.lock().await;
-        let mut tx = self.db.begin().await?;
+        let mut tx = store::write_tx(&self.db).await?;
         let seen: Option<(String, i64, String)> =
             sqlx::query_as("SELECT jwt, status, body FROM seen_jtis WHERE jti = ?")
                 .bind(&claims.jti)

@@ -43,6 +43,13 @@ pub async fn open(dir: &Path) -> anyhow::Result<SqlitePool> {
     Ok(pool)
 }
 
+/// A write transaction: `BEGIN IMMEDIATE` takes the write lock up front, waiting out the busy
+/// timeout. A deferred transaction that reads and then writes fails at once with "database is
+/// locked" when another connection (another request, or the admin CLI) wrote in between.
+pub async fn write_tx(db: &SqlitePool) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    db.begin_with("BEGIN IMMEDIATE").await
+}
+
 /// Create `dir` (and parents) and make it 0700.
 pub fn private_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating data directory {}", dir.display()))?;
@@ -76,7 +83,7 @@ fn set_mode(path: &Path, mode: u32) -> anyhow::Result<()> {
 /// (`duplicate`), so that from now on every principal has one active key. Decisions made before
 /// get the principal of the key that signed them.
 async fn normalize_principals(db: &SqlitePool) -> anyhow::Result<()> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     // A principal stored in an older normal form is normalized again (NULL first, so that the
     // one-active-key index never sees two rows mid-way).
     let stored: Vec<(String, String, String)> =
@@ -289,7 +296,7 @@ pub async fn add_approver(
     a: &Approver,
     replace: bool,
 ) -> Result<Option<String>, EnrolError> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     let existing: Option<Approver> =
         sqlx::query_as(&format!("SELECT {APPROVER_COLUMNS} FROM approvers WHERE kid = ?"))
             .bind(&a.kid)
@@ -372,7 +379,7 @@ async fn retire(
 /// Remove an approver key: it is retired (`removed`), so it can no longer authenticate or decide,
 /// and what it signed stays verifiable. True when an active key was removed.
 pub async fn remove_approver(db: &SqlitePool, kid: &str, at: i64) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     let done = retire(&mut tx, kid, "removed", None, at).await?;
     tx.commit().await?;
     Ok(done)
@@ -388,7 +395,7 @@ pub async fn rotate_approver(
     jti: &str,
     jwt: &str,
 ) -> sqlx::Result<bool> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     let fresh = sqlx::query("INSERT INTO rotations (jti, old_kid, new_kid, jwt, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING")
         .bind(jti)
         .bind(&old.kid)
@@ -425,7 +432,7 @@ pub async fn add_agent(
     owners: &[String],
     now: i64,
 ) -> sqlx::Result<()> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     sqlx::query("INSERT INTO agents (token_hash, workload, created_at) VALUES (?, ?, ?)")
         .bind(token_hash)
         .bind(workload)
@@ -595,7 +602,7 @@ pub async fn agents(db: &SqlitePool) -> sqlx::Result<Vec<(String, i64)>> {
 
 /// Revoke every token of a workload and its grants still usable; the numbers revoked.
 pub async fn remove_agent(db: &SqlitePool, workload: &str, now: i64) -> sqlx::Result<(u64, u64)> {
-    let mut tx = db.begin().await?;
+    let mut tx = write_tx(db).await?;
     let tokens = sqlx::query("DELETE FROM agents WHERE workload = ?")
         .bind(workload)
         .execute(&mut *tx)
