@@ -19,6 +19,7 @@ pub const AUTH_MAX_LIFETIME_S: i64 = 300;
 
 /// Sensitivity of the data an action touches, ordered from least to most sensitive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum DataClass {
     /// Public data.
@@ -45,6 +46,7 @@ impl DataClass {
 
 /// Risk tier set by the enforcement point's policy, ordered from least to most risky.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Tier {
     /// Low risk.
@@ -220,6 +222,7 @@ pub struct StepUpClaims {
 
 /// Approve or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Let the agent proceed.

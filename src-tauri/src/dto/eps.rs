@@ -1,0 +1,47 @@
+//! The enforcement-point types that cross IPC: a pinned EP's connection and a preview before pinning.
+
+use super::KeyRef;
+use serde::Serialize;
+use ts_rs::TS;
+
+/// The live state of a subscription to an enforcement point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Streaming.
+    Connected,
+    /// First attempt in progress.
+    Connecting,
+    /// Lost; retrying with backoff.
+    Offline,
+    /// Stopped for good (keyring or database error).
+    Error,
+}
+
+/// A pinned enforcement point and its connection.
+#[derive(Debug, Clone, Serialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct EpStatus {
+    pub ep: String,
+    pub name: String,
+    pub url: String,
+    pub kid: String,
+    pub fingerprint: String,
+    pub connection: Connection,
+    pub last_error: Option<String>,
+    pub pending: u32,
+}
+
+/// What an enforcement point says about itself, before it is pinned.
+#[derive(Debug, Clone, Serialize, TS)]
+pub struct EpPreview {
+    pub url: String,
+    pub ep: String,
+    pub name: String,
+    pub keys: Vec<KeyRef>,
+}
+
+/// The TypeScript twins of this module's types, as (name, text).
+pub(super) fn bindings(cfg: &ts_rs::Config) -> Vec<(String, String)> {
+    super::export!(cfg; Connection, EpStatus, EpPreview)
+}
