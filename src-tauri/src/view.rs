@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use countersign_console::history::{Filter, Row};
 use countersign_console::requests::{InboxEntry, RequestView, UNDELIVERED};
-use countersign_protocol::{reason_required, StepUpClaims, Tier as CoreTier, Verdict};
+use countersign_protocol::{reason_required, StepUpClaims, Verdict};
 use serde_json::Value;
 
 use crate::dto::{
@@ -26,9 +26,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 /// A stored tier name; an unknown one is treated as the most demanding.
 fn tier_named(tier: &str) -> Tier {
-    serde_json::from_value::<CoreTier>(Value::String(tier.to_string()))
-        .map(Tier::from)
-        .unwrap_or(Tier::Critical)
+    serde_json::from_value::<Tier>(Value::String(tier.to_string())).unwrap_or(Tier::Critical)
 }
 
 /// An inbox line.
@@ -177,17 +175,12 @@ pub fn stats(s: &countersign_console::review::Stats) -> HistoryStats {
 
 /// Settings for the UI.
 pub fn settings(s: &countersign_console::settings::Settings) -> Settings {
-    Settings { notify_threshold: s.notify_threshold.into(), notifications_paused: s.notifications_paused }
+    Settings { notify_threshold: s.notify_threshold, notifications_paused: s.notifications_paused }
 }
 
 /// Settings for the core.
 pub fn core_settings(s: &Settings) -> countersign_console::settings::Settings {
-    let tier = match s.notify_threshold {
-        Tier::Low => CoreTier::Low,
-        Tier::Medium => CoreTier::Medium,
-        Tier::High => CoreTier::High,
-        Tier::Critical => CoreTier::Critical,
-    };
+    let tier = s.notify_threshold;
     countersign_console::settings::Settings {
         notify_threshold: tier,
         notifications_paused: s.notifications_paused,

@@ -3,7 +3,6 @@
 
 use countersign_console::decide::DecisionInput;
 use countersign_console::sync::Delivery;
-use countersign_protocol::Verdict;
 use tauri::{AppHandle, Runtime, State};
 
 use crate::dto::{DecideArgs, DecisionResult};
@@ -17,10 +16,7 @@ pub async fn decide<R: Runtime>(
     shell: State<'_, Shell>,
     args: DecideArgs,
 ) -> IpcResult<DecisionResult> {
-    let verdict = match args.verdict {
-        crate::dto::Verdict::Approve => Verdict::Approve,
-        crate::dto::Verdict::Deny => Verdict::Deny,
-    };
+    let verdict = args.verdict;
     let input = DecisionInput {
         verdict,
         reason: args.reason,
