@@ -16,24 +16,28 @@ mkdir -p target
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+# Every cargo command builds from the committed Cargo.lock (--locked): a lock file that disagrees
+# with the manifests fails the run instead of being rewritten with whatever versions resolve today.
 step "cargo clippy -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --locked --workspace --all-targets --quiet -- -D warnings
 
 step "build binaries (black-box tests run them)"
-cargo build --workspace --bins --quiet
+cargo build --locked --workspace --bins --quiet
 
 step "cargo test (on a private D-Bus session with gnome-keyring, dunst and Xvfb: the real Secret Service, notification daemon and app window)"
-bash scripts/with-session.sh cargo test --workspace -- --test-threads=2 2>&1 | tee target/cargo-test.log
+bash scripts/with-session.sh cargo test --locked --workspace -- --test-threads=2 2>&1 | tee target/cargo-test.log
 grep -q "test result: FAILED" target/cargo-test.log && exit 1
 
 step "interop: a PyJWT + rfc8785 client against the demo gateway"
 bash tests/interop/run.sh 2>&1 | tee target/interop.log
 
 step "benchmarks compile"
-cargo bench --no-run --quiet -p countersign-protocol -p countersign-gateway -p countersign-console-core -p countersign-blackbox
+cargo bench --locked --no-run --quiet -p countersign-protocol -p countersign-gateway -p countersign-console-core -p countersign-blackbox
 
-# The summary counts what each suite itself reported: cargo's "test result" lines, Vitest's "Tests"
-# line and the interop client's count of checks. A suite that reported nothing fails the run.
+# The summary counts what each suite itself reported: cargo's "test result" lines (field 4 is the
+# passed count, field 6 the failed count: "test result: ok. 14 passed; 0 failed; …"), Vitest's
+# "Tests  N passed" line and the interop client's "interop: N passed". The total is the plain sum
+# of those three reports, nothing added. A suite that reported nothing fails the run.
 count() { # FILE REGEX FIELD — sum FIELD of the lines matching REGEX; fail when none matched
   local n
   n=$(grep -E "$2" "$1" | awk -v f="$3" '{s += $f; c++} END {if (c) print s; else print "none"}')
