@@ -2,15 +2,11 @@
 
 use std::collections::HashMap;
 
-use countersign_console::history::{Filter, Row};
 use countersign_console::requests::{InboxEntry, RequestView, UNDELIVERED};
 use countersign_protocol::{reason_required, StepUpClaims, Verdict};
 use serde_json::Value;
 
-use crate::dto::{
-    ActionView, ClassCount, DayCount, DecisionView, HistoryFilter, HistoryRow, HistoryStats, Principal,
-    RequestDetail, RequestSummary, Settings, Tier,
-};
+use crate::dto::{ActionView, DecisionView, Principal, RequestDetail, RequestSummary, Settings, Tier};
 
 fn text(v: &Value, path: &[&str]) -> String {
     let mut cur = v;
@@ -113,63 +109,6 @@ pub fn detail(v: &RequestView, ep_names: &HashMap<String, String>, flood: bool) 
         digest: v.digest.clone(),
         jwt: v.jwt.clone(),
         claims_json: serde_json::to_string_pretty(c).unwrap_or_default(),
-    }
-}
-
-/// The core's history filter.
-pub fn filter(f: &HistoryFilter) -> Filter {
-    let some = |s: &Option<String>| s.as_ref().map(|x| x.trim().to_string()).filter(|x| !x.is_empty());
-    Filter {
-        since: f.since,
-        until: f.until,
-        ep: some(&f.ep),
-        identity: some(&f.identity),
-        class: some(&f.data_class),
-        tier: f.tier.map(|t| {
-            serde_json::to_value(t).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-        }),
-        decision: some(&f.decision),
-        search: some(&f.search),
-        ..Filter::default()
-    }
-}
-
-/// One history row for the UI.
-pub fn history_row(r: &Row) -> HistoryRow {
-    let d: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
-    let s = |k: &str| d[k].as_str().map(str::to_owned);
-    let summary = countersign_console::review::row_summary(&r.kind, &d);
-    HistoryRow {
-        seq: r.seq,
-        at: r.at,
-        kind: r.kind.clone(),
-        ep: r.ep.clone(),
-        request_id: r.request_id.clone(),
-        workload: s("workload"),
-        tier: s("tier"),
-        data_class: s("class"),
-        verdict: s("verdict"),
-        summary,
-    }
-}
-
-/// The charts.
-pub fn stats(s: &countersign_console::review::Stats) -> HistoryStats {
-    HistoryStats {
-        per_day: s
-            .per_day
-            .iter()
-            .map(|d| DayCount {
-                day: d.day.clone(),
-                approved: d.approved,
-                denied: d.denied,
-                expired: d.expired,
-            })
-            .collect(),
-        by_class: s.by_class.iter().map(|(c, n)| ClassCount { data_class: c.clone(), count: *n }).collect(),
-        decision_seconds_p50: s.decision_seconds_p50,
-        decision_seconds_p90: s.decision_seconds_p90,
-        decisions: s.decisions,
     }
 }
 

@@ -30,11 +30,12 @@ use countersign_console::sync::{Delivery, SyncReport, WatchEvent};
 use countersign_console::{Console, DecisionInput, OsKeyring};
 use countersign_gateway::{store, Config, ServeOptions};
 use countersign_protocol::{
-    self as protocol, AuthClaims, DecisionClaims, StepUpDraft, Verdict, TYP_AUTH, TYP_DECISION,
+    self as protocol, AuthClaims, DataClass, DecisionClaims, StepUpDraft, Tier, Verdict, TYP_AUTH,
+    TYP_DECISION,
 };
 use serde_json::json;
 
-const TIERS: [&str; 4] = ["low", "medium", "high", "critical"];
+const TIERS: [Tier; 4] = [Tier::Low, Tier::Medium, Tier::High, Tier::Critical];
 const WORKLOAD: &str = "spiffe://acme.example/ns/bench/sa/agent";
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -227,7 +228,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut baseline = Vec::with_capacity(n);
     for id in baseline_ids {
-        let claims = console.request(id).await?.claims;
+        let claims = console.request(id).await?.raw;
         let t0 = Instant::now();
         let t = countersign_console::now();
         let decision = DecisionClaims {
@@ -320,23 +321,35 @@ async fn main() -> anyhow::Result<()> {
     while i < rows {
         let mut tx = db.begin().await?;
         for _ in 0..10_000.min(rows - i) {
-            let (kind, detail) = if i % 4 == 3 {
-                (
-                    "decision signed",
-                    json!({"verdict": if i % 8 == 3 { "deny" } else { "approve" }, "reason": format!("ticket {i}")}),
-                )
+            let detail = if i % 4 == 3 {
+                history::HistoryDetail::DecisionSigned(history::Signed {
+                    jti: format!("d{i}"),
+                    verdict: if i % 8 == 3 { Verdict::Deny } else { Verdict::Approve },
+                    reason: format!("ticket {i}"),
+                    kid: String::new(),
+                    digest: String::new(),
+                    constraints: None,
+                    token: String::new(),
+                })
             } else {
                 let rare = if i % 100_000 == 5 { " zanzibar" } else { "" };
-                (
-                    "request received",
-                    json!({"workload": format!("spiffe://acme.example/agent-{}", i % 100), "tier": TIERS[i % 4],
-                        "class": "confidential", "purpose": "support", "statement": format!("{} account {i}{rare}", words[i % words.len()])}),
-                )
+                history::HistoryDetail::RequestReceived(history::Received {
+                    jwt: String::new(),
+                    digest: String::new(),
+                    workload: format!("spiffe://acme.example/agent-{}", i % 100),
+                    display: String::new(),
+                    on_behalf_of: Vec::new(),
+                    purpose: "support".into(),
+                    statement: format!("{} account {i}{rare}", words[i % words.len()]),
+                    class: DataClass::Confidential,
+                    tier: TIERS[i % 4],
+                    target: String::new(),
+                    policy_reason: String::new(),
+                })
             };
             history::append(
                 &mut tx,
                 1_700_000_000 + i as i64,
-                kind,
                 Some("ep-bench"),
                 Some(&format!("r{}", i / 4)),
                 &detail,
@@ -354,7 +367,7 @@ async fn main() -> anyhow::Result<()> {
     let series: [(&str, Filter); 4] = [
         (
             "history page: kind, newest 50",
-            Filter { kind: Some("decision signed".into()), limit: Some(50), ..Filter::default() },
+            Filter { kind: Some(history::HistoryKind::DecisionSigned), limit: Some(50), ..Filter::default() },
         ),
         (
             "history page: since, newest 50",

@@ -6,7 +6,6 @@ use countersign_protocol::{
     TYP_DECISION, TYP_STEP_UP,
 };
 use serde::Serialize;
-use serde_json::json;
 
 use crate::ep::Ep;
 use crate::requests::RequestRow;
@@ -182,9 +181,16 @@ impl Console {
             .bind(t)
             .execute(&mut *tx)
             .await?;
-        let detail = json!({"jti": claims.jti, "verdict": verdict, "reason": claims.reason, "kid": kid,
-            "digest": digest, "constraints": claims.constraints, "token": token});
-        history::append(&mut tx, t, "decision signed", Some(&req.ep), Some(&req.id), &detail).await?;
+        let detail = history::HistoryDetail::DecisionSigned(history::Signed {
+            jti: claims.jti.clone(),
+            verdict: claims.decision,
+            reason: claims.reason.clone(),
+            kid,
+            digest,
+            constraints: claims.constraints,
+            token: token.clone(),
+        });
+        history::append(&mut tx, t, Some(&req.ep), Some(&req.id), &detail).await?;
         tx.commit().await?;
 
         // Signed checkpoints are the caller's (and the watch loop's) to make, off this path.
@@ -197,6 +203,7 @@ impl Console {
 mod tests {
     use super::*;
     use countersign_protocol::Tier;
+    use serde_json::json;
 
     fn request(tier: Tier, binding: bool) -> StepUpClaims {
         let raw = json!({

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use base64::Engine as _;
 use countersign_protocol::{self as protocol, jwk::kid_of, Jwk, RotationClaims, SigningKey, TYP_ROTATION};
 use serde::Serialize;
-use serde_json::json;
 use zeroize::Zeroizing;
 
-use crate::{history, now, Console, ConsoleError, Result, Sensitive};
+use crate::history::{self, HistoryKind};
+use crate::{now, Console, ConsoleError, Result, Sensitive};
 
 /// The keyring service name of every Countersign entry.
 pub const SERVICE: &str = "countersign";
@@ -284,12 +284,12 @@ impl Console {
         let fresh = protocol::generate_key();
         self.keyring_set(&fresh).await?;
         let key = LoadedKey { seed: Sensitive::new(fresh.to_bytes()) };
-        self.record_key(&key, Some("key created")).await?;
+        self.record_key(&key, Some(HistoryKind::KeyCreated)).await?;
         Ok(key)
     }
 
     /// Make sure the database lists `key` as the active public key (retiring any other), and log it.
-    async fn record_key(&self, key: &LoadedKey, event: Option<&str>) -> Result<()> {
+    async fn record_key(&self, key: &LoadedKey, event: Option<HistoryKind>) -> Result<()> {
         let kid = key.kid();
         let active = "SELECT COUNT(*) FROM keys WHERE kid = ? AND retired_at IS NULL";
         // The common case (the key is already the active one) takes no write lock.
@@ -314,9 +314,14 @@ impl Console {
             .bind(t)
             .execute(&mut *tx)
             .await?;
-        let kind = event.unwrap_or(if old.is_empty() { "key created" } else { "key rotated" });
-        history::append(&mut tx, t, kind, None, None, &json!({"kid": kid, "jwk": key.jwk(), "retired": old}))
-            .await?;
+        let kind =
+            event.unwrap_or(if old.is_empty() { HistoryKind::KeyCreated } else { HistoryKind::KeyRotated });
+        let detail = history::KeyRecorded { kid, jwk: key.jwk(), retired: old };
+        let detail = match kind {
+            HistoryKind::KeyCreated => history::HistoryDetail::KeyCreated(detail),
+            _ => history::HistoryDetail::KeyRotated(detail),
+        };
+        history::append(&mut tx, t, None, None, &detail).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -394,7 +399,7 @@ impl Console {
         self.keyring_set(&fresh).await?;
         let key = LoadedKey { seed: Sensitive::new(fresh.to_bytes()) };
         drop(fresh);
-        self.record_key(&key, Some("key rotated")).await?;
+        self.record_key(&key, Some(HistoryKind::KeyRotated)).await?;
         self.checkpoint(true).await?;
         let new_kid = key.kid();
         drop(key);
@@ -412,8 +417,19 @@ impl Console {
         if !eps.is_empty() {
             let mut tx = self.write_tx().await?;
             for e in &eps {
-                let detail = json!({"old_kid": old_kid, "new_kid": new_kid, "outcome": e.outcome});
-                history::append(&mut tx, now(), ROTATION_SENT, Some(&e.ep), None, &detail).await?;
+                let detail = history::RotationSent {
+                    old_kid: old_kid.clone(),
+                    new_kid: new_kid.clone(),
+                    outcome: e.outcome.clone(),
+                };
+                history::append(
+                    &mut tx,
+                    now(),
+                    Some(&e.ep),
+                    None,
+                    &history::HistoryDetail::KeyRotationSent(detail),
+                )
+                .await?;
             }
             tx.commit().await?;
         }
@@ -461,9 +477,6 @@ impl Console {
     }
 }
 
-/// The history row kind recording how one enforcement point answered a rotation statement.
-pub const ROTATION_SENT: &str = "key rotation sent";
-
 /// Lifetime of a rotation statement (the protocol allows at most five minutes).
 pub const ROTATION_LIFETIME_S: i64 = 240;
 
@@ -499,7 +512,7 @@ pub struct EpRotation {
 }
 
 /// How a rotation statement fared at one enforcement point.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum RotationOutcome {
     /// It answered 200 naming the new key: the new key replaces the old one there.
@@ -527,6 +540,7 @@ pub enum RotationOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[tokio::test]
     async fn created_once_rotated_and_old_key_kept() {
@@ -589,7 +603,7 @@ mod tests {
         assert_eq!(r.needs_enrolment().count(), 3);
         let recorded: Vec<(String, String)> =
             sqlx::query_as("SELECT ep, detail FROM history WHERE kind = ? ORDER BY seq")
-                .bind(ROTATION_SENT)
+                .bind(HistoryKind::KeyRotationSent.as_str())
                 .fetch_all(c.db())
                 .await
                 .unwrap();

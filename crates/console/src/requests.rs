@@ -3,7 +3,7 @@
 
 use countersign_protocol::{self as protocol, ProtocolError, StepUpClaims, Validation, TYP_STEP_UP};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::ep::Ep;
@@ -318,14 +318,20 @@ impl Console {
             return Ok(Ingested::Known);
         }
         let c = &v.claims;
-        let detail = json!({
-            "jwt": jwt, "digest": digest, "workload": c.identity.workload, "display": c.identity.display,
-            "on_behalf_of": c.identity.on_behalf_of.iter().map(|p| &p.sub).collect::<Vec<_>>(),
-            "purpose": c.purpose.code, "statement": c.purpose.statement, "class": c.data.class.as_str(),
-            "tier": c.policy.tier.as_str(), "target": format!("{}/{}", c.target.system, c.target.environment),
-            "policy_reason": c.policy.reason,
+        let detail = history::HistoryDetail::RequestReceived(history::Received {
+            jwt: jwt.to_string(),
+            digest,
+            workload: c.identity.workload.clone(),
+            display: c.identity.display.clone(),
+            on_behalf_of: c.identity.on_behalf_of.iter().map(|p| p.sub.clone()).collect(),
+            purpose: c.purpose.code.clone(),
+            statement: c.purpose.statement.clone(),
+            class: c.data.class,
+            tier: c.policy.tier,
+            target: format!("{}/{}", c.target.system, c.target.environment),
+            policy_reason: c.policy.reason.clone(),
         });
-        history::append(&mut tx, t, "request received", Some(&ep.ep), Some(&c.jti), &detail).await?;
+        history::append(&mut tx, t, Some(&ep.ep), Some(&c.jti), &detail).await?;
         tx.commit().await?;
         Ok(Ingested::New(c.jti.clone()))
     }
@@ -340,8 +346,15 @@ impl Console {
             .await?
             .rows_affected();
         if fresh > 0 {
-            let detail = json!({"reason": reason, "jwt": jwt});
-            history::append(&mut tx, now(), "request rejected", Some(&ep.ep), id, &detail).await?;
+            let detail = history::Rejected { reason: reason.to_string(), jwt: jwt.to_string() };
+            history::append(
+                &mut tx,
+                now(),
+                Some(&ep.ep),
+                id,
+                &history::HistoryDetail::RequestRejected(detail),
+            )
+            .await?;
             tx.commit().await?;
         }
         Ok(Ingested::Rejected(reason.to_string()))
@@ -363,7 +376,8 @@ impl Console {
                 .await?
                 .rows_affected();
         if moved > 0 {
-            history::append(&mut tx, now(), "resolved", Some(ep), Some(id), &json!({"state": state})).await?;
+            let detail = history::HistoryDetail::Resolved(history::Resolved { state: state.parse()? });
+            history::append(&mut tx, now(), Some(ep), Some(id), &detail).await?;
             tx.commit().await?;
         }
         Ok(moved > 0)
@@ -567,6 +581,7 @@ fn view_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestVi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn glance_cuts_long_statements_and_counts_warnings() {

@@ -4,14 +4,16 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
+use countersign_protocol::DataClass;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::history::{Filter, Row};
+use crate::history::{Filter, HistoryDetail, Resolution, Row};
 use crate::{Console, ConsoleError, Result};
 
 /// Decisions of one day (UTC) by outcome.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "DayCount"))]
 pub struct DayStat {
     /// `YYYY-MM-DD`.
     pub day: String,
@@ -23,13 +25,26 @@ pub struct DayStat {
     pub expired: u32,
 }
 
-/// The figures a manager wants at a glance.
+/// Requests received of one data class.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct ClassCount {
+    /// The data class.
+    pub data_class: DataClass,
+    /// Requests received.
+    pub count: u32,
+}
+
+/// The figures a manager wants at a glance (the history screen's charts).
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(rename = "HistoryStats"))]
+#[serde(rename_all = "camelCase")]
 pub struct Stats {
     /// Outcomes per day, oldest first.
     pub per_day: Vec<DayStat>,
-    /// Requests received per data class.
-    pub by_class: Vec<(String, u32)>,
+    /// Requests received per data class, by class name.
+    pub by_class: Vec<ClassCount>,
     /// Median seconds from a request's arrival to this approver's signed decision.
     pub decision_seconds_p50: Option<f64>,
     /// 90th percentile of the same.
@@ -161,43 +176,52 @@ fn cut(s: &str) -> String {
 
 /// One history row in words, for the CLI and the app: what happened, beside the columns (time,
 /// kind, tier, class, workload) that say the rest.
-pub fn row_summary(kind: &str, detail: &Value) -> String {
-    let s = |k: &str| detail[k].as_str().unwrap_or_default();
-    let fp = |k: &Value| countersign_protocol::jwk::fingerprint(k.as_str().unwrap_or_default());
-    match kind {
-        "request received" => {
-            let what = if s("statement").is_empty() { s("purpose") } else { s("statement") };
-            format!("{what} — {}", s("target"))
+pub fn row_summary(detail: &HistoryDetail) -> String {
+    let fp = |k: &str| countersign_protocol::jwk::fingerprint(k);
+    match detail {
+        HistoryDetail::RequestReceived(r) => {
+            let what = if r.statement.is_empty() { &r.purpose } else { &r.statement };
+            format!("{what} — {}", r.target)
         }
-        "request rejected" => s("reason").to_string(),
-        "decision signed" if s("reason").is_empty() => s("verdict").to_string(),
-        "decision signed" => format!("{}: {}", s("verdict"), s("reason")),
-        "delivered" | "delivery refused" => {
-            format!("HTTP {} — {}", detail["status"], answer_words(&detail["answer"]))
+        HistoryDetail::RequestRejected(r) => r.reason.clone(),
+        HistoryDetail::DecisionSigned(d) if d.reason.is_empty() => verdict_word(d.verdict).to_string(),
+        HistoryDetail::DecisionSigned(d) => format!("{}: {}", verdict_word(d.verdict), d.reason),
+        HistoryDetail::Delivered(d) | HistoryDetail::DeliveryRefused(d) => {
+            format!("HTTP {} — {}", d.status, answer_words(&d.answer))
         }
-        "resolved" => format!("→ {}", s("state")),
-        "key created" | "key rotated" => {
-            let retired: Vec<String> = detail["retired"].as_array().into_iter().flatten().map(&fp).collect();
+        HistoryDetail::Resolved(r) => format!("→ {}", r.state.as_str()),
+        HistoryDetail::KeyCreated(k) | HistoryDetail::KeyRotated(k) => {
+            let retired: Vec<String> = k.retired.iter().map(|r| fp(r)).collect();
             match retired.is_empty() {
-                true => format!("key {}", fp(&detail["kid"])),
-                false => format!("key {}, replacing {}", fp(&detail["kid"]), retired.join(", ")),
+                true => format!("key {}", fp(&k.kid)),
+                false => format!("key {}, replacing {}", fp(&k.kid), retired.join(", ")),
             }
         }
-        "checkpoint" => format!("rows 1–{} signed by key {}", detail["upto"], fp(&detail["kid"])),
-        crate::history::REANCHORED => {
+        // Shown as stored, as before a summary was written for it.
+        HistoryDetail::KeyRotationSent(_) => cut(&detail.to_text().unwrap_or_default()),
+        HistoryDetail::Checkpoint(c) => format!("rows 1–{} signed by key {}", c.upto, fp(&c.kid)),
+        HistoryDetail::Reanchored(r) => {
             let mut text = format!(
                 "{} rows accepted as the history; the keyring's anchor was at row {}",
-                detail["rows"], detail["previous_anchor"]["seq"]
+                r.rows, r.previous_anchor.seq
             );
-            if let Some(from) = detail["missing_from"].as_i64() {
+            if let Some(from) = r.missing_from {
                 text.push_str(&format!(" (rows from {from} on are gone)"));
             }
-            if let Some(at) = detail["diverged_at"].as_i64() {
+            if let Some(at) = r.diverged_at {
                 text.push_str(&format!(" (the history differs from row {at} on)"));
             }
             text
         }
-        _ => cut(&detail.to_string()),
+        HistoryDetail::Unreadable { detail, .. } => cut(&detail.to_string()),
+    }
+}
+
+/// A verdict as the history shows it.
+fn verdict_word(v: countersign_protocol::Verdict) -> &'static str {
+    match v {
+        countersign_protocol::Verdict::Approve => "approve",
+        countersign_protocol::Verdict::Deny => "deny",
     }
 }
 
@@ -220,32 +244,33 @@ impl Console {
     pub async fn history_stats(&self, filter: &Filter) -> Result<Stats> {
         let rows = self.history(&Filter { limit: None, offset: None, ..filter.clone() }).await?;
         let mut days: BTreeMap<String, DayStat> = BTreeMap::new();
-        let mut classes: BTreeMap<String, u32> = BTreeMap::new();
+        // By class name, as the chart lists them.
+        let mut classes: BTreeMap<&'static str, ClassCount> = BTreeMap::new();
         let mut received: std::collections::HashMap<String, i64> = Default::default();
         let mut signed: Vec<(String, i64)> = Vec::new();
         for r in &rows {
-            let d: Value = serde_json::from_str(&r.detail).unwrap_or(Value::Null);
-            match r.kind.as_str() {
-                "request received" => {
-                    if let Some(c) = d["class"].as_str() {
-                        *classes.entry(c.to_string()).or_default() += 1;
-                    }
+            match r.typed_detail() {
+                HistoryDetail::RequestReceived(d) => {
+                    classes
+                        .entry(d.class.as_str())
+                        .or_insert(ClassCount { data_class: d.class, count: 0 })
+                        .count += 1;
                     if let Some(id) = &r.request_id {
                         received.insert(id.clone(), r.at);
                     }
                 }
-                "resolved" => {
+                HistoryDetail::Resolved(d) => {
                     let day = days
                         .entry(utc_day(r.at))
                         .or_insert_with(|| DayStat { day: utc_day(r.at), ..Default::default() });
-                    match d["state"].as_str() {
-                        Some("approved") => day.approved += 1,
-                        Some("denied") => day.denied += 1,
-                        Some("expired") => day.expired += 1,
-                        _ => {}
+                    match d.state {
+                        Resolution::Approved => day.approved += 1,
+                        Resolution::Denied => day.denied += 1,
+                        Resolution::Expired => day.expired += 1,
+                        Resolution::Withdrawn => {}
                     }
                 }
-                "decision signed" => {
+                HistoryDetail::DecisionSigned(_) => {
                     if let Some(id) = &r.request_id {
                         signed.push((id.clone(), r.at));
                     }
@@ -258,7 +283,7 @@ impl Console {
         waits.sort_by(f64::total_cmp);
         Ok(Stats {
             per_day: days.into_values().collect(),
-            by_class: classes.into_iter().collect(),
+            by_class: classes.into_values().collect(),
             decision_seconds_p50: percentile(&waits, 0.5),
             decision_seconds_p90: percentile(&waits, 0.9),
             decisions: signed.len() as u32,
@@ -321,36 +346,38 @@ mod tests {
 
     #[test]
     fn history_rows_read_as_words() {
-        use super::row_summary;
         use serde_json::json;
+        // Stored rows as earlier versions wrote them, read typed.
+        let summary = |kind: &str, detail: serde_json::Value| {
+            super::row_summary(&crate::history::HistoryDetail::parse(kind, &detail.to_string()))
+        };
         let kid = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k";
-        let received =
-            json!({"statement": "Export leads", "purpose": "crm.export", "target": "crm/production"});
-        assert_eq!(row_summary("request received", &received), "Export leads — crm/production");
-        assert_eq!(row_summary("decision signed", &json!({"verdict": "approve", "reason": ""})), "approve");
-        assert_eq!(row_summary("decision signed", &json!({"verdict": "deny", "reason": "no"})), "deny: no");
+        let jwk = countersign_protocol::Jwk::from_key(&countersign_protocol::generate_key().verifying_key());
+        let received = json!({"statement": "Export leads", "purpose": "crm.export", "target": "crm/production",
+            "jwt": "j", "digest": "d", "workload": "spiffe://w", "class": "internal", "tier": "high"});
+        assert_eq!(summary("request received", received), "Export leads — crm/production");
+        let signed = |verdict: &str, reason: &str| json!({"jti": "d1", "verdict": verdict, "reason": reason, "kid": kid, "digest": "d", "token": "t"});
+        assert_eq!(summary("decision signed", signed("approve", "")), "approve");
+        assert_eq!(summary("decision signed", signed("deny", "no")), "deny: no");
         let delivered = json!({"status": 200, "jti": "j", "answer": {"state": "approved", "approvals": 1, "approvals_required": 1}});
+        assert_eq!(summary("delivered", delivered), "HTTP 200 — the enforcement point reports it approved");
         assert_eq!(
-            row_summary("delivered", &delivered),
-            "HTTP 200 — the enforcement point reports it approved"
-        );
-        assert_eq!(
-            row_summary("key created", &json!({"kid": kid, "retired": []})),
+            summary("key created", json!({"kid": kid, "jwk": jwk, "retired": []})),
             "key kPrK _qmx VWaY VA9w wBF6 Iuo3"
         );
-        let rotated = json!({"kid": "AAAABBBB", "retired": [kid]});
-        assert_eq!(
-            row_summary("key rotated", &rotated),
-            "key AAAA BBBB, replacing kPrK _qmx VWaY VA9w wBF6 Iuo3"
-        );
+        let rotated = json!({"kid": "AAAABBBB", "jwk": jwk, "retired": [kid]});
+        assert_eq!(summary("key rotated", rotated), "key AAAA BBBB, replacing kPrK _qmx VWaY VA9w wBF6 Iuo3");
         let cp = json!({"upto": 99, "head": "h", "kid": kid, "sig": "s"});
-        assert_eq!(row_summary("checkpoint", &cp), "rows 1–99 signed by key kPrK _qmx VWaY VA9w wBF6 Iuo3");
+        assert_eq!(summary("checkpoint", cp), "rows 1–99 signed by key kPrK _qmx VWaY VA9w wBF6 Iuo3");
         let re = json!({"previous_anchor": {"seq": 40, "hash": "h"}, "rows": 12, "missing_from": 13});
         assert_eq!(
-            row_summary(crate::history::REANCHORED, &re),
+            summary("history re-anchored", re),
             "12 rows accepted as the history; the keyring's anchor was at row 40 (rows from 13 on are gone)"
         );
-        assert_eq!(row_summary("something new", &json!({"a": 1})), r#"{"a":1}"#);
+        assert_eq!(summary("resolved", json!({"state": "withdrawn"})), "→ withdrawn");
+        let sent = json!({"old_kid": null, "new_kid": kid, "outcome": {"result": "accepted"}});
+        assert_eq!(summary("key rotation sent", sent.clone()), sent.to_string());
+        assert_eq!(summary("something new", json!({"a": 1})), r#"{"a":1}"#);
     }
 
     use super::*;

@@ -393,9 +393,9 @@ impl Console {
         let mut tx = self.relaxed_tx().await?;
         match &delivery {
             Delivery::Accepted { answer, .. } | Delivery::Refused { answer, .. } => {
-                let (outcome, kind) = match &delivery {
-                    Delivery::Accepted { .. } => ("accepted", "delivered"),
-                    _ => ("refused", "delivery refused"),
+                let (outcome, kind): (_, fn(_) -> _) = match &delivery {
+                    Delivery::Accepted { .. } => ("accepted", history::HistoryDetail::Delivered),
+                    _ => ("refused", history::HistoryDetail::DeliveryRefused),
                 };
                 sqlx::query("UPDATE decisions SET outcome = ?, answer = ? WHERE jti = ?")
                     .bind(outcome)
@@ -408,15 +408,8 @@ impl Console {
                     Delivery::Refused { status, .. } => *status,
                     _ => 200,
                 };
-                history::append(
-                    &mut tx,
-                    t,
-                    kind,
-                    Some(&ep.ep),
-                    Some(&request_id),
-                    &json!({"jti": jti, "status": status, "answer": answer}),
-                )
-                .await?;
+                let detail = history::DeliveryAnswer { jti: jti.to_string(), status, answer: answer.clone() };
+                history::append(&mut tx, t, Some(&ep.ep), Some(&request_id), &kind(detail)).await?;
             }
             Delivery::Queued { error } => {
                 let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE jti = ?")

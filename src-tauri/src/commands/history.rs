@@ -2,9 +2,10 @@
 
 use tauri::State;
 
-use crate::dto::{HistoryFilter, HistoryPage, HistoryStats, VerifyReport};
+use countersign_console::review::Stats;
+
+use crate::dto::{HistoryFilter, HistoryPage, HistoryRow, VerifyReport};
 use crate::error::{ErrorCode, IpcError, IpcResult};
-use crate::view;
 use crate::Shell;
 
 /// Most rows in one page.
@@ -18,15 +19,15 @@ pub async fn history_page(
     offset: i64,
     limit: i64,
 ) -> IpcResult<HistoryPage> {
-    let f = view::filter(&filter);
+    let f = filter.to_core();
     let (rows, total) = shell.console.history_page(&f, offset.max(0), limit.clamp(1, MAX_PAGE)).await?;
-    Ok(HistoryPage { rows: rows.iter().map(view::history_row).collect(), total })
+    Ok(HistoryPage { rows: rows.iter().map(HistoryRow::from).collect(), total })
 }
 
 /// Decisions per day by outcome, requests by data class, time to decision.
 #[tauri::command]
-pub async fn history_stats(shell: State<'_, Shell>, filter: HistoryFilter) -> IpcResult<HistoryStats> {
-    Ok(view::stats(&shell.console.history_stats(&view::filter(&filter)).await?))
+pub async fn history_stats(shell: State<'_, Shell>, filter: HistoryFilter) -> IpcResult<Stats> {
+    Ok(shell.console.history_stats(&filter.to_core()).await?)
 }
 
 /// Verify the hash chain.

@@ -3,6 +3,26 @@ import type { ClassCount } from "./ClassCount";
 import type { DayCount } from "./DayCount";
 
 /**
- * The charts of the history screen.
+ * The figures a manager wants at a glance (the history screen's charts).
  */
-export type HistoryStats = { perDay: Array<DayCount>, byClass: Array<ClassCount>, decisionSecondsP50: number | null, decisionSecondsP90: number | null, decisions: number, };
+export type HistoryStats = { 
+/**
+ * Outcomes per day, oldest first.
+ */
+perDay: Array<DayCount>, 
+/**
+ * Requests received per data class, by class name.
+ */
+byClass: Array<ClassCount>, 
+/**
+ * Median seconds from a request's arrival to this approver's signed decision.
+ */
+decisionSecondsP50: number | null, 
+/**
+ * 90th percentile of the same.
+ */
+decisionSecondsP90: number | null, 
+/**
+ * Decisions signed.
+ */
+decisions: number, };
