@@ -2,8 +2,8 @@
 //! outbox row are committed (synchronous FULL) before the first delivery attempt.
 
 use countersign_protocol::{
-    self as protocol, reason_required, Constraints, DecisionClaims, StepUpClaims, Validation, Verdict,
-    TYP_DECISION, TYP_STEP_UP,
+    self as protocol, reason_required, Constraints, DecisionClaims, RequestState, StepUpClaims, Validation,
+    Verdict, TYP_DECISION, TYP_STEP_UP,
 };
 use serde::Serialize;
 
@@ -37,7 +37,7 @@ pub struct DecisionOutcome {
     /// The signed decision.
     pub token: String,
     /// The delivery result (delivered or still queued).
-    pub delivery: crate::sync::Delivery,
+    pub delivery: crate::outbox::Delivery,
 }
 
 /// The rules a decision must satisfy, given the verified request. `Err` names the first missing rule.
@@ -78,7 +78,7 @@ impl Console {
     /// Everything checked before signing a decision on `id` at time `t`.
     async fn signable(&self, ep: Option<&str>, id: &str, input: &DecisionInput, t: i64) -> Result<Signable> {
         let req = self.find(ep, id).await?;
-        if req.state != "pending" {
+        if req.stored_state() != RequestState::Pending {
             return Err(ConsoleError::Refused(format!("the request is already {}", req.state)));
         }
         if req.exp <= t {
@@ -155,7 +155,7 @@ impl Console {
         };
         let token = key.with(|k| protocol::sign(&claims, TYP_DECISION, k))?;
         // One keyring read per decision: the first delivery's auth token is signed now too.
-        let auth = crate::sync::auth_with(&key, &req.ep)?;
+        let auth = crate::ep_client::auth_token(&key, &req.ep)?;
         drop(key);
         let verdict = match claims.decision {
             Verdict::Approve => "approve",

@@ -15,6 +15,10 @@
 //! ESC, CSI (U+009B), BEL, backspace and CR from an enforcement point or an agent never reach a
 //! terminal raw.
 
+mod warnings;
+
+pub use warnings::{warnings, Warning, WarningKind};
+
 use icu_properties::props::{BidiControl, DefaultIgnorableCodePoint, GeneralCategory, VariationSelector};
 use icu_properties::{CodePointMapData, CodePointSetData};
 

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use countersign_protocol::Tier;
 
 use crate::display::visible_line;
-use crate::requests::RequestView;
+use crate::requests::RequestDetail;
 use crate::{Console, ConsoleError, Result};
 
 /// Requests of one tier from one workload within [`BURST_WINDOW`] above which they count as a flood.
@@ -51,27 +51,16 @@ pub fn safe_text(s: &str, max: usize) -> String {
 }
 
 /// What a notification says about a request: (summary, body).
-pub fn describe(v: &RequestView) -> (String, String) {
-    let c = &v.claims;
-    let s = |p: &[&str]| {
-        let mut cur = c;
-        for k in p {
-            cur = &cur[*k];
-        }
-        cur.as_str().unwrap_or_default().to_string()
-    };
-    let agent = s(&["identity", "display"]);
-    let summary = format!("{} · {}", v.tier.to_uppercase(), safe_text(&agent, 60));
-    let behalf: Vec<String> = c["identity"]["on_behalf_of"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|p| p["display"].as_str().map(|d| safe_text(d, 40))).collect())
-        .unwrap_or_default();
+pub fn describe(v: &RequestDetail) -> (String, String) {
+    let l = &v.line;
+    let summary = format!("{} · {}", l.tier.as_str().to_uppercase(), safe_text(&l.agent, 60));
+    let behalf: Vec<String> = l.on_behalf_of.iter().map(|d| safe_text(d, 40)).collect();
     let mut body = format!(
         "{}\n{} ({}) · {} data",
-        safe_text(&s(&["purpose", "statement"]), MAX_BODY),
-        safe_text(&s(&["target", "system"]), 60),
-        safe_text(&s(&["target", "environment"]), 30),
-        safe_text(&s(&["data", "class"]), 20),
+        safe_text(&l.purpose_statement, MAX_BODY),
+        safe_text(&l.system, 60),
+        safe_text(&l.environment, 30),
+        safe_text(l.data_class.as_str(), 20),
     );
     if !behalf.is_empty() {
         body.push_str(&format!("\non behalf of {}", behalf.join(", ")));
@@ -159,18 +148,16 @@ impl Notifier {
     pub async fn request_arrived(&self, console: &Console, ep: &str, id: &str) -> Result<Notice> {
         let v = console.request_at(Some(ep), id).await?;
         let settings = console.settings().await?;
-        // An unknown tier counts as the highest: it is never folded and always passes the threshold.
-        let tier: Tier =
-            serde_json::from_value(serde_json::Value::String(v.tier.clone())).unwrap_or(Tier::Critical);
-        let count = self.record(&v.workload, tier);
+        let (tier, workload) = (v.line.tier, &v.line.workload);
+        let count = self.record(workload, tier);
         match folded(tier, count) {
             Some(true) if !settings.notifications_paused => {
-                let summary = format!("Flood: {count} {} requests in a minute", v.tier.to_uppercase());
+                let summary = format!("Flood: {count} {} requests in a minute", tier.as_str().to_uppercase());
                 let body = format!(
                     "from {}\nFurther {} requests from this workload are flagged and not notified; \
                      higher tiers still are.",
-                    safe_text(&v.workload, 120),
-                    v.tier
+                    safe_text(workload, 120),
+                    tier.as_str()
                 );
                 return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, ep, id).await?));
             }

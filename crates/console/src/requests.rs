@@ -1,14 +1,23 @@
 //! Verified step-up requests: ingestion (verify against the pinned key, then persist), resolution
-//! updates from the enforcement point, and the views the front ends show.
+//! updates from the enforcement point, and reading them back as lines ([`RequestLine`]) and
+//! details ([`RequestDetail`]).
 
-use countersign_protocol::{self as protocol, ProtocolError, StepUpClaims, Validation, TYP_STEP_UP};
-use serde::{Deserialize, Serialize};
+use countersign_protocol::{
+    self as protocol, ProtocolError, RequestState, StepUpClaims, Validation, Verdict, TYP_STEP_UP,
+};
+use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::ep::Ep;
 use crate::profile::hex;
 use crate::{display, history, now, Console, ConsoleError, Result};
+
+mod detail;
+mod line;
+
+pub use detail::{ActionView, DecisionView, RequestDetail};
+pub use line::{InboxState, RequestLine};
 
 /// What became of a token offered by an enforcement point.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,130 +32,11 @@ pub enum Ingested {
     Rejected(String),
 }
 
-/// The terminal states an enforcement point reports.
-pub const TERMINAL: [&str; 4] = ["approved", "denied", "expired", "withdrawn"];
-
-/// A stored request as a front end shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct RequestView {
-    /// Enforcement point id.
-    pub ep: String,
-    /// Request id.
-    pub id: String,
-    /// What the user sees: pending, approved, denied, expired, withdrawn, or "decided, not delivered".
-    pub state: String,
-    /// Tier set by the enforcement point's policy.
-    pub tier: String,
-    /// Workload identity.
-    pub workload: String,
-    /// Expiry (seconds since epoch).
-    pub exp: i64,
-    /// Seconds left before expiry (0 when expired).
-    pub seconds_left: i64,
-    /// Request digest (what a decision is bound to).
-    pub digest: String,
-    /// This approver's latest decision, if any: (verdict, outcome).
-    pub decision: Option<DecisionSummary>,
-    /// Warnings about the request's text (hidden characters).
-    pub warnings: Vec<String>,
-    /// The verified claims, exactly as signed.
-    pub claims: Value,
-    /// The original signed token.
-    pub jwt: String,
-}
-
-/// What an inbox line shows of a request: computed from the verified claims once, when the request
-/// is stored, so that listing a large inbox parses no claims and walks no strings.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Glance {
-    /// The agent's display name.
-    pub agent: String,
-    /// Display names (or subjects) of those it acts for, outermost first.
-    pub on_behalf_of: Vec<String>,
-    /// Purpose code.
-    pub purpose_code: String,
-    /// The purpose statement, cut to [`Glance::STATEMENT_CHARS`] characters (the request has it whole).
-    pub purpose_statement: String,
-    /// Data class the policy judged by.
-    pub data_class: String,
-    /// Declared data categories.
-    pub categories: Vec<String>,
-    /// Target system.
-    pub system: String,
-    /// Target environment.
-    pub environment: String,
-    /// Issued at (seconds since epoch).
-    pub iat: i64,
-    /// Distinct approvals the policy requires.
-    pub approvals_required: u32,
-    /// Whether the critical-tier binding code is required.
-    pub binding_required: bool,
-    /// How many display-safety warnings the request's text raises.
-    pub warnings: u32,
-}
-
-impl Glance {
-    /// Longest purpose statement kept for a list line.
-    pub const STATEMENT_CHARS: usize = 280;
-
-    /// The glance of verified claims.
-    pub fn of(c: &Value) -> Glance {
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let strings = |v: &Value| -> Vec<String> {
-            v.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect()
-        };
-        let statement = text(&c["purpose"]["statement"]);
-        let purpose_statement = match statement.char_indices().nth(Self::STATEMENT_CHARS) {
-            Some((cut, _)) => format!("{}…", &statement[..cut]),
-            None => statement,
-        };
-        Glance {
-            agent: text(&c["identity"]["display"]),
-            on_behalf_of: c["identity"]["on_behalf_of"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|p| p["display"].as_str().or(p["sub"].as_str()).unwrap_or_default().to_string())
-                .collect(),
-            purpose_code: text(&c["purpose"]["code"]),
-            purpose_statement,
-            data_class: text(&c["data"]["class"]),
-            categories: strings(&c["data"]["categories"]),
-            system: text(&c["target"]["system"]),
-            environment: text(&c["target"]["environment"]),
-            iat: c["iat"].as_i64().unwrap_or_default(),
-            approvals_required: c["policy"]["approvals_required"].as_u64().unwrap_or(1) as u32,
-            binding_required: c["binding"]["required"].as_bool().unwrap_or(false),
-            warnings: warnings(c).len() as u32,
-        }
-    }
-}
-
-/// A line of the inbox: a pending request as stored, without its claims or token.
-#[derive(Debug, Clone, Serialize)]
-pub struct InboxEntry {
-    /// Enforcement point id.
-    pub ep: String,
-    /// Request id.
-    pub id: String,
-    /// As in [`RequestView::state`]; in the inbox, pending or [`UNDELIVERED`].
-    pub state: String,
-    /// Tier set by the enforcement point's policy.
-    pub tier: String,
-    /// Workload identity.
-    pub workload: String,
-    /// Expiry (seconds since epoch).
-    pub exp: i64,
-    /// What the line shows.
-    pub glance: Glance,
-}
-
 /// A page of the inbox with the counts of the whole inbox.
 #[derive(Debug, Clone, Serialize)]
 pub struct InboxPage {
     /// The lines asked for, most urgent first.
-    pub entries: Vec<InboxEntry>,
+    pub entries: Vec<RequestLine>,
     /// Lines in the whole inbox.
     pub total: u32,
     /// Of those, the ones awaiting this approver's decision (not decided here).
@@ -155,39 +45,16 @@ pub struct InboxPage {
     pub next_expiry: Option<i64>,
 }
 
-/// The state of a request decided here whose decision the enforcement point has not answered yet.
-pub const UNDELIVERED: &str = "decided, not delivered";
-
-impl RequestView {
-    /// This request as an inbox line.
-    pub fn entry(&self) -> InboxEntry {
-        InboxEntry {
-            ep: self.ep.clone(),
-            id: self.id.clone(),
-            state: self.state.clone(),
-            tier: self.tier.clone(),
-            workload: self.workload.clone(),
-            exp: self.exp,
-            glance: Glance::of(&self.claims),
-        }
-    }
-}
-
 #[derive(sqlx::FromRow)]
 struct InboxRow {
-    ep: String,
-    id: String,
     undelivered: bool,
-    tier: String,
-    workload: String,
-    exp: i64,
     glance: Option<String>,
     claims: Option<String>,
 }
 
-/// This approver's decision on a request.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
-pub struct DecisionSummary {
+/// This approver's decision on a request, as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct DecisionSummary {
     /// approve / deny.
     pub verdict: String,
     /// The reason given.
@@ -200,6 +67,20 @@ pub struct DecisionSummary {
     pub signed_at: i64,
 }
 
+impl DecisionSummary {
+    fn view(self) -> DecisionView {
+        DecisionView {
+            verdict: if self.verdict == "deny" { Verdict::Deny } else { Verdict::Approve },
+            reason: self.reason,
+            delivered: self.outcome.is_some(),
+            answer: self.answer.as_deref().map(crate::review::answer_text),
+            signed_at: self.signed_at,
+            outcome: self.outcome,
+            answer_body: self.answer,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct RequestRow {
     pub ep: String,
@@ -207,62 +88,25 @@ pub(crate) struct RequestRow {
     pub jwt: String,
     pub claims: String,
     pub digest: String,
-    pub tier: String,
-    pub workload: String,
-    pub exp: i64,
     pub state: String,
+    pub exp: i64,
 }
 
-/// Warnings for every string in the claims that holds hidden characters.
-pub fn warnings(claims: &Value) -> Vec<String> {
-    fn walk(v: &Value, path: &str, out: &mut Vec<String>) {
-        match v {
-            Value::String(s) if display::visible(s).1 => {
-                let mut codes: Vec<String> = Vec::new();
-                for c in s.chars().filter(|c| display::is_hidden(*c)) {
-                    let code = format!("U+{:04X}", c as u32);
-                    if !codes.contains(&code) {
-                        codes.push(code);
-                    }
-                }
-                out.push(format!(
-                    "{path} contains hidden or bidirectional control characters: {}",
-                    codes.join(", ")
-                ));
-            }
-            Value::Array(a) => a.iter().enumerate().for_each(|(i, x)| walk(x, &format!("{path}[{i}]"), out)),
-            Value::Object(o) => o.iter().for_each(|(k, x)| {
-                if display::visible(k).1 {
-                    out.push(format!("{path}: a key contains invisible or bidirectional control characters"));
-                }
-                walk(x, &format!("{path}.{k}"), out)
-            }),
-            _ => {}
-        }
+impl RequestRow {
+    /// What the enforcement point last said of it (an unknown word reads as pending: it never
+    /// moved, since only known terminal states are stored).
+    pub(crate) fn stored_state(&self) -> RequestState {
+        self.state.parse().unwrap_or(RequestState::Pending)
     }
-    let mut out = Vec::new();
-    walk(claims, "request", &mut out);
-    // Names an approver reads to recognise what acts and on what: look-alike letters there are a trap.
-    let mut names: Vec<(String, &Value)> = vec![
-        ("identity.workload".into(), &claims["identity"]["workload"]),
-        ("identity.display".into(), &claims["identity"]["display"]),
-        ("target.system".into(), &claims["target"]["system"]),
-        ("purpose.code".into(), &claims["purpose"]["code"]),
-    ];
-    for (i, a) in claims["actions"].as_array().into_iter().flatten().enumerate() {
-        names.push((format!("actions[{i}].tool"), &a["tool"]));
-        names.push((format!("actions[{i}].operation"), &a["operation"]));
-        names.push((format!("actions[{i}].target"), &a["target"]));
-    }
-    for (path, v) in names {
-        if let Some(scripts) = v.as_str().and_then(display::mixed_script) {
-            out.push(format!(
-                "request.{path} mixes {} letters (look-alike characters)",
-                scripts.join(" and ")
-            ));
-        }
-    }
-    out
+}
+
+/// The typed and the raw claims of a stored request (verified when stored).
+fn stored_claims(id: &str, text: &str) -> Result<(StepUpClaims, Value)> {
+    let raw: Value =
+        serde_json::from_str(text).map_err(|e| ConsoleError::Invalid(format!("stored request {id}: {e}")))?;
+    let claims = serde_json::from_value(raw.clone())
+        .map_err(|e| ConsoleError::Invalid(format!("stored request {id}: {e}")))?;
+    Ok((claims, raw))
 }
 
 impl Console {
@@ -293,8 +137,8 @@ impl Console {
         }
         let digest = protocol::request_digest(&v.raw)?;
         let claims = serde_json::to_string(&v.raw).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
-        let glance =
-            serde_json::to_string(&Glance::of(&v.raw)).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+        let line = RequestLine::of(&v.claims, display::warnings(&v.raw).len()).for_list();
+        let glance = serde_json::to_string(&line).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
         let mut tx = self.relaxed_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO requests (ep, id, jwt, claims, digest, tier, workload, iat, exp, received_at, glance)
@@ -363,9 +207,10 @@ impl Console {
     /// Record what the enforcement point says a request's state is. Only a pending request moves,
     /// and only to a terminal state; the move is logged as `resolved`.
     pub async fn apply_state(&self, ep: &str, id: &str, state: &str) -> Result<bool> {
-        if !TERMINAL.contains(&state) {
+        let Some(state) = state.parse::<RequestState>().ok().filter(|s| s.is_terminal()) else {
             return Ok(false);
-        }
+        };
+        let state = state.as_str();
         let mut tx = self.relaxed_tx().await?;
         let moved =
             sqlx::query("UPDATE requests SET state = ? WHERE ep = ? AND id = ? AND state = 'pending'")
@@ -424,19 +269,19 @@ impl Console {
         .await?)
     }
 
-    async fn view(&self, r: RequestRow) -> Result<RequestView> {
+    async fn view(&self, r: RequestRow) -> Result<RequestDetail> {
         let decision = self.latest_decision(&r.ep, &r.id).await?;
-        view_of(r, decision)
+        detail_of(r, decision)
     }
 
     /// One request by id, when only one enforcement point uses that id (see [`Console::request_at`]).
-    pub async fn request(&self, id: &str) -> Result<RequestView> {
+    pub async fn request(&self, id: &str) -> Result<RequestDetail> {
         self.request_at(None, id).await
     }
 
     /// One request by enforcement point (id or URL; `None`: whichever one uses `id`, if only
     /// one does) and id.
-    pub async fn request_at(&self, ep: Option<&str>, id: &str) -> Result<RequestView> {
+    pub async fn request_at(&self, ep: Option<&str>, id: &str) -> Result<RequestDetail> {
         let row = self.find(ep, id).await?;
         self.view(row).await
     }
@@ -460,8 +305,9 @@ impl Console {
     pub async fn inbox_page(&self, offset: u32, limit: u32) -> Result<InboxPage> {
         let t = now();
         let rows = sqlx::query_as::<_, InboxRow>(
-            "SELECT r.ep, r.id, r.tier, r.workload, r.exp, r.glance,
-                    CASE WHEN r.glance IS NULL THEN r.claims END AS claims,
+            "SELECT r.glance,
+                    CASE WHEN r.glance IS NULL OR json_extract(r.glance, '$.purposeCode') IS NULL
+                         THEN r.claims END AS claims,
                     EXISTS (SELECT 1 FROM decisions d
                              WHERE d.ep = r.ep AND d.request_id = r.id AND d.outcome IS NULL) AS undelivered
                FROM requests r INDEXED BY requests_inbox
@@ -494,21 +340,20 @@ impl Console {
         let entries = rows
             .into_iter()
             .map(|r| {
-                let glance = match (&r.glance, &r.claims) {
-                    (Some(g), _) => serde_json::from_str(g),
-                    (None, Some(c)) => serde_json::from_str::<Value>(c).map(|c| Glance::of(&c)),
-                    (None, None) => Ok(Glance::default()),
-                }
-                .map_err(|e| ConsoleError::Invalid(format!("stored request {}: {e}", r.id)))?;
-                Ok(InboxEntry {
-                    ep: r.ep,
-                    id: r.id,
-                    state: if r.undelivered { UNDELIVERED } else { "pending" }.to_string(),
-                    tier: r.tier,
-                    workload: r.workload,
-                    exp: r.exp,
-                    glance,
-                })
+                // Rows stored before lines had this shape (or had one at all) are built from their claims.
+                let stored = r.glance.as_deref().and_then(|g| serde_json::from_str::<RequestLine>(g).ok());
+                let mut line = match (stored, r.claims) {
+                    (Some(line), _) => line,
+                    (None, Some(text)) => {
+                        let (claims, raw) = stored_claims("in the inbox", &text)?;
+                        RequestLine::of(&claims, display::warnings(&raw).len()).for_list()
+                    }
+                    (None, None) => {
+                        return Err(ConsoleError::Invalid("a stored line of another shape".into()))
+                    }
+                };
+                line.state = if r.undelivered { InboxState::Undelivered } else { InboxState::Pending };
+                Ok(line)
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(InboxPage { entries, total: total as u32, pending: (total - undelivered) as u32, next_expiry })
@@ -516,7 +361,7 @@ impl Console {
 
     /// Requests still awaiting a decision (not expired), oldest expiry first; includes requests
     /// decided here but not yet delivered.
-    pub async fn pending(&self) -> Result<Vec<RequestView>> {
+    pub async fn pending(&self) -> Result<Vec<RequestDetail>> {
         let rows = sqlx::query_as::<_, RequestRow>(
             "SELECT * FROM requests WHERE state = 'pending' AND exp > ? ORDER BY exp, id",
         )
@@ -538,7 +383,7 @@ impl Console {
         rows.into_iter()
             .map(|r| {
                 let d = latest.remove(&(r.ep.clone(), r.id.clone()));
-                view_of(r, d)
+                detail_of(r, d)
             })
             .collect()
     }
@@ -553,29 +398,15 @@ struct LatestDecision {
     decision: DecisionSummary,
 }
 
-/// The front-end view of a stored request and this approver's latest decision on it.
-fn view_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestView> {
-    let claims: Value = serde_json::from_str(&r.claims).map_err(|e| ConsoleError::Invalid(e.to_string()))?;
+/// The detail of a stored request and this approver's latest decision on it.
+fn detail_of(r: RequestRow, decision: Option<DecisionSummary>) -> Result<RequestDetail> {
+    let (claims, raw) = stored_claims(&r.id, &r.claims)?;
     let t = now();
-    let state = match (&decision, r.state.as_str()) {
-        (Some(d), "pending") if d.outcome.is_none() => UNDELIVERED.to_string(),
-        (_, "pending") if r.exp <= t => "expired".to_string(),
-        (_, s) => s.to_string(),
-    };
-    Ok(RequestView {
-        warnings: warnings(&claims),
-        ep: r.ep,
-        id: r.id,
-        state,
-        tier: r.tier,
-        workload: r.workload,
-        exp: r.exp,
-        seconds_left: (r.exp - t).max(0),
-        digest: r.digest,
-        decision,
-        claims,
-        jwt: r.jwt,
-    })
+    let undelivered = decision.as_ref().is_some_and(|d| d.outcome.is_none());
+    let mut line = RequestLine::of(&claims, 0);
+    line.state = InboxState::of(r.stored_state(), undelivered, r.exp, t);
+    (line.ep, line.id, line.exp) = (r.ep, r.id, r.exp);
+    Ok(RequestDetail::of(line, claims, raw, decision.map(DecisionSummary::view), r.digest, r.jwt, t))
 }
 
 #[cfg(test)]
@@ -583,24 +414,42 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn glance_cuts_long_statements_and_counts_warnings() {
-        let long = "é".repeat(Glance::STATEMENT_CHARS + 10);
-        let c = json!({
-            "identity": {"display": "Pay\u{202E}bot", "on_behalf_of": [{"sub": "u1", "display": "Ann"}, {"sub": "u2"}]},
-            "purpose": {"code": "p", "statement": long},
-            "data": {"class": "restricted", "categories": ["pii", 3]},
+    fn claims(statement: &str) -> Value {
+        json!({
+            "iss": "ep", "jti": "r", "iat": 7, "exp": 9,
+            "identity": {"workload": "spiffe://a/b", "display": "Pay\u{202E}bot",
+                         "on_behalf_of": [{"sub": "u1", "display": "Ann"}, {"sub": "u2", "display": ""}]},
+            "purpose": {"code": "p", "statement": statement},
+            "data": {"class": "restricted", "categories": ["pii"]},
             "target": {"system": "erp", "environment": "prod"},
-            "actions": [{"tool": "p\u{0430}y", "args": {}}],
-            "policy": {"approvals_required": 2}, "binding": {"required": true}, "iat": 7,
-        });
-        let g = Glance::of(&c);
-        assert_eq!(g.purpose_statement.chars().count(), Glance::STATEMENT_CHARS + 1);
-        assert!(g.purpose_statement.ends_with('…'));
-        assert_eq!(g.on_behalf_of, ["Ann", "u2"]);
-        assert_eq!(g.categories, ["pii"]);
-        assert_eq!((g.approvals_required, g.binding_required, g.iat), (2, true, 7));
-        assert_eq!(g.warnings as usize, warnings(&c).len());
-        assert!(g.warnings >= 2, "bidi in the display name and a mixed-script tool: {g:?}");
+            "actions": [{"tool": "p\u{0430}y", "args": {}, "reversible": false}],
+            "policy": {"id": "x", "reason": "r", "tier": "high", "approvals_required": 2},
+            "binding": {"required": true},
+        })
+    }
+
+    #[test]
+    fn the_line_cuts_long_statements_for_lists_only_and_counts_warnings() {
+        let long = "é".repeat(RequestLine::STATEMENT_CHARS + 10);
+        let raw = claims(&long);
+        let c: StepUpClaims = serde_json::from_value(raw.clone()).unwrap();
+        let whole = RequestLine::of(&c, display::warnings(&raw).len());
+        assert_eq!(whole.purpose_statement, long, "the detail reads it whole");
+        let l = whole.clone().for_list();
+        assert_eq!(l.purpose_statement.chars().count(), RequestLine::STATEMENT_CHARS + 1);
+        assert!(l.purpose_statement.ends_with('…'));
+        assert_eq!(l.on_behalf_of, ["Ann", ""]);
+        assert_eq!((l.approvals_required, l.binding_required, l.iat), (2, true, 7));
+        assert!(l.warning_count >= 2, "bidi in the display name and a mixed-script tool: {l:?}");
+    }
+
+    #[test]
+    fn inbox_states_follow_the_stored_state_and_the_clock() {
+        use InboxState as S;
+        assert_eq!(S::of(RequestState::Pending, true, 0, 10), S::Undelivered);
+        assert_eq!(S::of(RequestState::Pending, false, 5, 10), S::Expired);
+        assert_eq!(S::of(RequestState::Pending, false, 20, 10), S::Pending);
+        assert_eq!(S::of(RequestState::Withdrawn, false, 20, 10), S::Withdrawn);
+        assert_eq!(S::Undelivered.words(), "decided, not delivered");
     }
 }

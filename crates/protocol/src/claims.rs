@@ -71,8 +71,62 @@ impl Tier {
     }
 }
 
+/// Where a step-up request stands at its enforcement point (`state` in its answers and events).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum RequestState {
+    /// Awaiting the approvals its policy requires.
+    Pending,
+    /// Approved: a grant was issued.
+    Approved,
+    /// Denied by an approver.
+    Denied,
+    /// Its lifetime passed before it was decided.
+    Expired,
+    /// The agent withdrew it.
+    Withdrawn,
+}
+
+impl RequestState {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Approved => "approved",
+            RequestState::Denied => "denied",
+            RequestState::Expired => "expired",
+            RequestState::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Whether the request can no longer change.
+    pub fn is_terminal(self) -> bool {
+        self != RequestState::Pending
+    }
+}
+
+impl std::str::FromStr for RequestState {
+    type Err = String;
+
+    /// The state of its wire name; anything else is not a state.
+    fn from_str(s: &str) -> Result<Self, String> {
+        [
+            RequestState::Pending,
+            RequestState::Approved,
+            RequestState::Denied,
+            RequestState::Expired,
+            RequestState::Withdrawn,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+        .ok_or_else(|| format!("unknown request state {s:?}"))
+    }
+}
+
 /// Someone an agent acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Principal {
     /// Stable subject id (e.g. an e-mail address).
     pub sub: String,
@@ -347,6 +401,17 @@ mod tests {
     fn orders_follow_risk() {
         assert!(Tier::Critical > Tier::High && Tier::High > Tier::Medium && Tier::Medium > Tier::Low);
         assert!(DataClass::Restricted > DataClass::Confidential && DataClass::Internal > DataClass::Public);
+    }
+
+    #[test]
+    fn request_states_read_their_wire_names() {
+        for name in ["pending", "approved", "denied", "expired", "withdrawn"] {
+            let state: RequestState = name.parse().unwrap();
+            assert_eq!(state.as_str(), name);
+            assert_eq!(serde_json::to_value(state).unwrap(), name);
+        }
+        assert!("decided".parse::<RequestState>().is_err());
+        assert!(!RequestState::Pending.is_terminal() && RequestState::Withdrawn.is_terminal());
     }
 
     #[test]

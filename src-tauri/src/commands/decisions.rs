@@ -2,10 +2,10 @@
 //! checks and signs.
 
 use countersign_console::decide::DecisionInput;
-use countersign_console::sync::Delivery;
+use countersign_console::outbox::Delivery;
 use tauri::{AppHandle, Runtime, State};
 
-use crate::dto::{DecideArgs, DecisionResult};
+use crate::dto::{DecideArgs, DecisionResult, DeliveryOutcome};
 use crate::error::IpcResult;
 use crate::Shell;
 
@@ -25,24 +25,23 @@ pub async fn decide<R: Runtime>(
         binding_code: args.binding_code.filter(|c| !c.trim().is_empty()),
     };
     let outcome = shell.console.decide_at(Some(&args.ep), &args.id, input).await?;
-    let (state, delivered, message) = match &outcome.delivery {
+    let (outcome, message) = match &outcome.delivery {
         Delivery::Accepted { state, .. } => {
-            (state.clone(), true, format!("Delivered: the request is {state}."))
+            (DeliveryOutcome::Accepted, format!("Delivered: the request is {state}."))
         }
         Delivery::Refused { status, answer } => (
-            "refused".into(),
-            true,
+            DeliveryOutcome::Refused,
             format!(
                 "The enforcement point refused the decision ({status}): {}",
                 answer["message"].as_str().unwrap_or("no reason given")
             ),
         ),
         Delivery::Queued { error } => {
-            ("undelivered".into(), false, format!("Signed and saved; waiting to deliver ({error})."))
+            (DeliveryOutcome::Queued, format!("Signed and saved; waiting to deliver ({error})."))
         }
     };
     crate::refresh(&app);
     let console = shell.console.clone();
     tauri::async_runtime::spawn(async move { console.checkpoint_or_warn().await });
-    Ok(DecisionResult { ep: args.ep, id: args.id, state, delivered, message })
+    Ok(DecisionResult { outcome, message })
 }

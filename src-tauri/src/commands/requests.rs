@@ -23,9 +23,9 @@ pub async fn list_requests(shell: State<'_, Shell>, offset: u32, limit: u32) -> 
         rows: page
             .entries
             .into_iter()
-            .map(|e| {
-                let flood = shell.notifier.is_flooded(&e.workload);
-                view::summary(e, &names, flood)
+            .map(|line| {
+                let flood = shell.notifier.is_flooded(&line.workload);
+                view::summary(line, &names, flood)
             })
             .collect(),
         offset,
@@ -40,6 +40,7 @@ pub async fn list_requests(shell: State<'_, Shell>, offset: u32, limit: u32) -> 
 #[tauri::command]
 pub async fn get_request(shell: State<'_, Shell>, ep: String, id: String) -> IpcResult<RequestDetail> {
     let names = shell.ep_names().await?;
-    let v = shell.console.request_at(Some(&ep), &id).await?;
-    Ok(view::detail(&v, &names, shell.notifier.is_flooded(&v.workload)))
+    let request = shell.console.request_at(Some(&ep), &id).await?;
+    let flood = shell.notifier.is_flooded(&request.line.workload);
+    Ok(view::detail(request, &names, flood))
 }

@@ -1,36 +1,23 @@
-//! The request types that cross IPC: the inbox line, the detail, the decision asked and its result.
+//! The request types that cross IPC: the core's inbox line and detail wrapped with what only the
+//! shell knows (the enforcement point's name, the flood flag), the decision asked and its result.
 
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
 
-pub use countersign_protocol::{DataClass, Tier, Verdict};
+pub use countersign_console::display::{Warning, WarningKind};
+pub use countersign_console::requests::{ActionView, DecisionView, InboxState, RequestLine};
+pub use countersign_protocol::{DataClass, Principal, Tier, Verdict};
 
-/// A line of the inbox.
+/// A line of the inbox: the core's line, with what only the shell knows beside it.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestSummary {
-    pub ep: String,
+    /// The line as the core built it.
+    #[serde(flatten)]
+    pub line: RequestLine,
+    /// The enforcement point's display name (its id when it has none).
     pub ep_name: String,
-    pub id: String,
-    /// pending | approved | denied | expired | withdrawn | undelivered
-    pub state: String,
-    pub tier: Tier,
-    pub workload: String,
-    pub agent: String,
-    pub on_behalf_of: Vec<String>,
-    pub purpose_code: String,
-    pub purpose_statement: String,
-    pub data_class: String,
-    pub categories: Vec<String>,
-    pub system: String,
-    pub environment: String,
-    #[ts(type = "number")]
-    pub iat: i64,
-    #[ts(type = "number")]
-    pub exp: i64,
-    pub approvals_required: u32,
-    pub binding_required: bool,
-    pub warning_count: u32,
+    /// Whether the request's workload is flooding right now (its notifications are folded).
     pub flood: bool,
 }
 
@@ -51,56 +38,16 @@ pub struct InboxPage {
     pub next_expiry: Option<i64>,
 }
 
-/// Someone an agent acts for.
-#[derive(Debug, Clone, Serialize, TS)]
-pub struct Principal {
-    pub sub: String,
-    pub display: String,
-}
-
-/// One step of the action chain, ready to show.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct ActionView {
-    pub index: u32,
-    pub tool: String,
-    pub operation: Option<String>,
-    pub target: Option<String>,
-    pub reversible: bool,
-    pub datatypes: Vec<String>,
-    /// Arguments as pretty JSON text (shown as text, never interpreted).
-    pub args_json: String,
-}
-
-/// This approver's decision on a request.
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct DecisionView {
-    pub verdict: Verdict,
-    pub reason: String,
-    pub delivered: bool,
-    pub answer: Option<String>,
-    #[ts(type = "number")]
-    pub signed_at: i64,
-}
-
-/// Everything the approver needs about one request.
+/// Everything the approver needs about one request: its line (with the purpose statement whole)
+/// as the inbox shows it, and the core's detail.
 #[derive(Debug, Clone, Serialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RequestDetail {
+    /// The request's line.
     pub summary: RequestSummary,
-    pub workload_display: String,
-    pub on_behalf_of: Vec<Principal>,
-    pub credential_kind: Option<String>,
-    pub actions: Vec<ActionView>,
-    pub policy_id: String,
-    pub policy_reason: String,
-    pub warnings: Vec<String>,
-    pub decision: Option<DecisionView>,
-    pub reason_required_to_approve: bool,
-    pub digest: String,
-    pub jwt: String,
-    pub claims_json: String,
+    /// The rest of what the core knows of it.
+    #[serde(flatten)]
+    pub request: countersign_console::requests::RequestDetail,
 }
 
 /// Which request: request ids are unique only per enforcement point (another one may reuse an id,
@@ -129,17 +76,28 @@ pub struct DecideArgs {
     pub binding_code: Option<String>,
 }
 
+/// What became of a signed decision on its first delivery attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryOutcome {
+    /// The enforcement point took it.
+    Accepted,
+    /// The enforcement point answered, refusing it.
+    Refused,
+    /// Not delivered yet: signed, saved, and retried.
+    Queued,
+}
+
 /// What became of a decision.
 #[derive(Debug, Clone, Serialize, TS)]
 pub struct DecisionResult {
-    pub ep: String,
-    pub id: String,
-    pub state: String,
-    pub delivered: bool,
+    /// Where its delivery stands.
+    pub outcome: DeliveryOutcome,
+    /// The same in words, with the enforcement point's reason or the error.
     pub message: String,
 }
 
 /// The TypeScript twins of this module's types, as (name, text).
 pub(super) fn bindings(cfg: &ts_rs::Config) -> Vec<(String, String)> {
-    super::export!(cfg; Tier, Verdict, DataClass, RequestSummary, InboxPage, Principal, ActionView, DecisionView, RequestDetail, RequestRef, DecideArgs, DecisionResult)
+    super::export!(cfg; Tier, Verdict, DataClass, InboxState, Warning, WarningKind, RequestSummary, InboxPage, Principal, ActionView, DecisionView, RequestDetail, RequestRef, DecideArgs, DeliveryOutcome, DecisionResult)
 }

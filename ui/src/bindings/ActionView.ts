@@ -3,7 +3,31 @@
 /**
  * One step of the action chain, ready to show.
  */
-export type ActionView = { index: number, tool: string, operation: string | null, target: string | null, reversible: boolean, datatypes: Array<string>, 
+export type ActionView = { 
+/**
+ * Position in the chain, from 0.
+ */
+index: number, 
+/**
+ * Tool name.
+ */
+tool: string, 
+/**
+ * Operation within the tool.
+ */
+operation: string | null, 
+/**
+ * The specific resource, if any.
+ */
+target: string | null, 
+/**
+ * Whether the step can be undone.
+ */
+reversible: boolean, 
+/**
+ * Data types the step touches.
+ */
+datatypes: Array<string>, 
 /**
  * Arguments as pretty JSON text (shown as text, never interpreted).
  */

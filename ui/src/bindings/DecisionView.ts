@@ -2,6 +2,26 @@
 import type { Verdict } from "./Verdict";
 
 /**
- * This approver's decision on a request.
+ * This approver's latest decision on a request.
  */
-export type DecisionView = { verdict: Verdict, reason: string, delivered: boolean, answer: string | null, signedAt: number, };
+export type DecisionView = { 
+/**
+ * Approve or deny.
+ */
+verdict: Verdict, 
+/**
+ * The reason given.
+ */
+reason: string, 
+/**
+ * Whether the enforcement point answered it.
+ */
+delivered: boolean, 
+/**
+ * The enforcement point's answer in words.
+ */
+answer: string | null, 
+/**
+ * When it was signed (seconds since epoch).
+ */
+signedAt: number, };

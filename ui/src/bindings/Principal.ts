@@ -3,4 +3,12 @@
 /**
  * Someone an agent acts for.
  */
-export type Principal = { sub: string, display: string, };
+export type Principal = { 
+/**
+ * Stable subject id (e.g. an e-mail address).
+ */
+sub: string, 
+/**
+ * Display name.
+ */
+display: string, };

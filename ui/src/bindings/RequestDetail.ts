@@ -3,8 +3,58 @@ import type { ActionView } from "./ActionView";
 import type { DecisionView } from "./DecisionView";
 import type { Principal } from "./Principal";
 import type { RequestSummary } from "./RequestSummary";
+import type { Warning } from "./Warning";
 
 /**
- * Everything the approver needs about one request.
+ * Everything the approver needs about one request: its line (with the purpose statement whole)
+ * as the inbox shows it, and the core's detail.
  */
-export type RequestDetail = { summary: RequestSummary, workloadDisplay: string, onBehalfOf: Array<Principal>, credentialKind: string | null, actions: Array<ActionView>, policyId: string, policyReason: string, warnings: Array<string>, decision: DecisionView | null, reasonRequiredToApprove: boolean, digest: string, jwt: string, claimsJson: string, };
+export type RequestDetail = { 
+/**
+ * The request's line.
+ */
+summary: RequestSummary, 
+/**
+ * Those the agent acts for, outermost first.
+ */
+onBehalfOf: Array<Principal>, 
+/**
+ * The kind of credential the agent presented, if reported.
+ */
+credentialKind: string | null, 
+/**
+ * The action chain.
+ */
+actions: Array<ActionView>, 
+/**
+ * The policy rule that asked for a human.
+ */
+policyId: string, 
+/**
+ * Why it asked.
+ */
+policyReason: string, 
+/**
+ * Display-safety findings over every string of the signed claims.
+ */
+warnings: Array<Warning>, 
+/**
+ * This approver's latest decision, if any.
+ */
+decision: DecisionView | null, 
+/**
+ * Whether approving needs a written reason (the tier's rule).
+ */
+reasonRequiredToApprove: boolean, 
+/**
+ * Request digest (what a decision is bound to).
+ */
+digest: string, 
+/**
+ * The original signed token.
+ */
+jwt: string, 
+/**
+ * The signed claims as pretty JSON text.
+ */
+claimsJson: string, };

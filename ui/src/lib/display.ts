@@ -12,6 +12,7 @@
  */
 
 import { HIDDEN_RANGES, LAYOUT, type HiddenKind } from "./displaySafety.generated";
+import type { WarningKind } from "../bindings/WarningKind";
 
 /** Names for the hidden code points an approver is most likely to meet (labels only: the table decides). */
 const NAMED: ReadonlyMap<number, string> = new Map([
@@ -211,26 +212,29 @@ export function mixedScripts(text: string): MixedScript[] {
   return out;
 }
 
+/** What the window finds in one displayed field: the kind (as Rust names its own findings) and the words. */
+export type FieldFinding = { kind: Exclude<WarningKind, "hiddenKey"> | "smuggled"; text: string };
+
 /**
- * Human-readable warnings for one displayed field, e.g.
+ * Human-readable findings for one displayed field, e.g.
  * `tool: contains U+202E RIGHT-TO-LEFT OVERRIDE` or `tool: “pаypal” mixes Latin and Cyrillic letters`.
  * The token is passed through `visible` so the warning itself is safe to show.
  */
-export function warningsFor(label: string, text: string): string[] {
-  const out: string[] = [];
+export function findingsFor(label: string, text: string): FieldFinding[] {
+  const out: FieldFinding[] = [];
   for (const cp of hiddenCodePoints(text)) {
-    out.push(`${label}: contains ${codePointLabel(cp)} ${codePointName(cp)}`);
+    out.push({ kind: "hidden", text: `${label}: contains ${codePointLabel(cp)} ${codePointName(cp)}` });
   }
   for (const m of mixedScripts(text)) {
-    out.push(`${label}: “${visible(m.token)}” mixes ${m.scripts.join(" and ")} letters`);
+    out.push({ kind: "mixedScript", text: `${label}: “${visible(m.token)}” mixes ${m.scripts.join(" and ")} letters` });
   }
   for (const hiddenText of smuggled(text)) {
-    out.push(`${label}: hides text in invisible characters: “${hiddenText}”`);
+    out.push({ kind: "smuggled", text: `${label}: hides text in invisible characters: “${hiddenText}”` });
   }
   return out;
 }
 
-/** True if a string would need a marker or a mixed-script flag. */
-export function isSuspicious(text: string): boolean {
-  return hiddenCodePoints(text).length > 0 || mixedScripts(text).length > 0;
+/** The words of `findingsFor`. */
+export function warningsFor(label: string, text: string): string[] {
+  return findingsFor(label, text).map((f) => f.text);
 }

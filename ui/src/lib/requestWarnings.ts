@@ -1,14 +1,40 @@
 /**
- * Display-safety warnings for a request: Rust's own list (over every string of the signed claims) first, then what
- * the UI finds in the fields it displays, unless Rust already reported the same kind of finding for the same field:
- * one finding is reported once, not once by each side.
+ * Display-safety warnings for a request: Rust's typed findings (over every string of the signed claims) first, in
+ * words, then what the UI finds in the fields it displays, unless Rust already reported the same kind of finding for
+ * the same field: one finding is reported once, not once by each side.
  */
 import type { RequestDetail } from "../bindings/RequestDetail";
-import { warningsFor } from "./display";
+import type { Warning } from "../bindings/Warning";
+import { codePointLabel, findingsFor, type FieldFinding } from "./display";
 import { offscreenWarnings, VISIBLE_COLUMNS } from "./offscreen";
 
 /** A displayed field: its label, its text, and where it comes from in the claims (null: not from the request). */
 type Field = [label: string, value: string | null, path: string | null];
+
+/** A finding of Rust's in words (the words the CLI prints). */
+export function warningText(w: Warning): string {
+  switch (w.kind) {
+    case "hidden":
+      return `${w.path} contains hidden or bidirectional control characters: ${w.codePoints.map(codePointLabel).join(", ")}`;
+    case "hiddenKey":
+      return `${w.path}: a key contains invisible or bidirectional control characters`;
+    case "mixedScript":
+      return `${w.path} mixes ${w.scripts.join(" and ")} letters (look-alike characters)`;
+  }
+}
+
+/** Whether Rust reported a finding of this kind for the field at `path` (for arguments: anywhere inside them). */
+function rustReported(warnings: Warning[], path: string, kind: FieldFinding["kind"], inside: boolean): boolean {
+  return warnings.some(
+    (w) =>
+      (w.path === path && w.kind === kind) ||
+      // Inside arguments, a hidden key counts as hidden characters of the arguments.
+      (inside &&
+        kind === "hidden" &&
+        (w.kind === "hidden" || w.kind === "hiddenKey") &&
+        (w.path.startsWith(path + ".") || w.path.startsWith(path + "["))),
+  );
+}
 
 /** `columns`: how many characters of an arguments line the window shows (see `columnsFor`). */
 export function requestWarnings(d: RequestDetail, columns = VISIBLE_COLUMNS): string[] {
@@ -16,10 +42,8 @@ export function requestWarnings(d: RequestDetail, columns = VISIBLE_COLUMNS): st
   const fields: Field[] = [
     ["workload", s.workload, "request.identity.workload"],
     ["agent", s.agent, "request.identity.display"],
-    ["workload display", d.workloadDisplay, "request.identity.display"],
     ["purpose code", s.purposeCode, "request.purpose.code"],
     ["purpose", s.purposeStatement, "request.purpose.statement"],
-    ["data class", s.dataClass, "request.data.class"],
     ["system", s.system, "request.target.system"],
     ["environment", s.environment, "request.target.environment"],
     ["enforcement point", s.epName, null],
@@ -40,24 +64,18 @@ export function requestWarnings(d: RequestDetail, columns = VISIBLE_COLUMNS): st
     fields.push([`step ${n} arguments`, a.argsJson, `${at}.args`]);
     a.datatypes.forEach((t, j) => fields.push([`step ${n} datatype`, t, `${at}.datatypes[${j}]`]));
   }
-  // Rust names the exact path and the kind of finding: `request.purpose.statement contains hidden …`,
-  // `request.actions[0].args.file contains …`, `request.identity.display mixes Latin and Cyrillic …`. A UI finding is
-  // dropped only when Rust reported the same kind for the same field (for arguments: for any path inside them).
-  const rustSays = (path: string, kind: " contains " | " mixes ", inside: boolean) =>
-    d.warnings.some(
-      (w) =>
-        w.startsWith(path + kind) ||
-        (inside && (w.startsWith(path + ".") || w.startsWith(path + "[")) && w.includes(kind)),
-    );
-  const out = [...d.warnings];
+  const out = d.warnings.map(warningText);
   for (const [label, value, path] of fields) {
     if (!value) continue;
     const inside = path !== null && path.endsWith(".args");
-    for (const w of warningsFor(label, value)) {
-      const kind = w.startsWith(`${label}: contains `) ? " contains " : w.includes(" mixes ") ? " mixes " : null;
+    for (const f of findingsFor(label, value)) {
       // Rust does not look for look-alike letters inside arguments, nor decode smuggled text: those findings stand.
-      const covered = kind !== null && path !== null && !(inside && kind === " mixes ") && rustSays(path, kind, inside);
-      if (!covered && !out.includes(w)) out.push(w);
+      const covered =
+        f.kind !== "smuggled" &&
+        path !== null &&
+        !(inside && f.kind === "mixedScript") &&
+        rustReported(d.warnings, path, f.kind, inside);
+      if (!covered && !out.includes(f.text)) out.push(f.text);
     }
   }
   // Arguments pushed out of sight (padding, long lines, keys far down) — only the window knows its view.

@@ -1,6 +1,5 @@
 import type { RequestDetail } from "../bindings/RequestDetail";
 import type { RequestSummary } from "../bindings/RequestSummary";
-import type { Tier } from "../bindings/Tier";
 import { nowSeconds } from "../lib/urgency";
 
 export function summary(over: Partial<RequestSummary> = {}): RequestSummary {
@@ -10,7 +9,7 @@ export function summary(over: Partial<RequestSummary> = {}): RequestSummary {
     epName: "payments-gw",
     id: "req-1",
     state: "pending",
-    tier: "medium" as Tier,
+    tier: "medium",
     workload: "spiffe://corp/agents/billing",
     agent: "billing-agent",
     onBehalfOf: ["alice@corp"],
@@ -33,7 +32,6 @@ export function summary(over: Partial<RequestSummary> = {}): RequestSummary {
 export function detail(s: RequestSummary, over: Partial<RequestDetail> = {}): RequestDetail {
   return {
     summary: s,
-    workloadDisplay: "Billing agent",
     onBehalfOf: [{ sub: "alice@corp", display: "Alice" }],
     credentialKind: null,
     actions: [

@@ -77,7 +77,7 @@ describe("RequestDetail: deciding", () => {
       if (cmd === "decide") {
         asked.push((payload as { args: unknown }).args);
         decided = true;
-        return { ep: "ep-reuser", id: "same", state: "denied", delivered: true, message: "Delivered: the request is denied." };
+        return { outcome: "accepted", message: "Delivered: the request is denied." };
       }
       return null;
     });

@@ -5,7 +5,7 @@ import type { DecideArgs } from "../bindings/DecideArgs";
 import { detail, summary } from "../test/fixtures";
 import DecidePanel from "./DecidePanel.svelte";
 
-function serveDecide(result: unknown = { id: "req-1", state: "approved", delivered: true, message: "" }, reject = false) {
+function serveDecide(result: unknown = { outcome: "accepted", message: "" }, reject = false) {
   const sent: DecideArgs[] = [];
   mockIPC((cmd, payload) => {
     if (cmd === "decide") {
@@ -22,7 +22,7 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 
 describe("DecidePanel", () => {
   it("sends the request's enforcement point with its id (an id alone may be another EP's too)", async () => {
-    const sent = serveDecide({ ep: "ep-reuser", id: "same", state: "denied", delivered: true, message: "" });
+    const sent = serveDecide({ outcome: "accepted", message: "" });
     render(DecidePanel, { detail: detail(summary({ ep: "ep-reuser", id: "same", tier: "low" })) });
     await fireEvent.click(screen.getByTestId("deny-button"));
     await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "unknown EP" } });
@@ -44,7 +44,7 @@ describe("DecidePanel", () => {
   });
 
   it("denies with a reason in one confirm and shows the result", async () => {
-    const sent = serveDecide({ id: "req-1", state: "denied", delivered: false, message: "queued" });
+    const sent = serveDecide({ outcome: "queued", message: "queued" });
     render(DecidePanel, { detail: detail(summary({ tier: "critical" })) });
     window.dispatchEvent(new KeyboardEvent("keydown", { key: "d" }));
     await tick();
@@ -138,14 +138,14 @@ describe("DecidePanel", () => {
     await fireEvent.click(screen.getByTestId("confirm-button"));
     expect((screen.getByTestId("confirm-button") as HTMLButtonElement).disabled).toBe(true);
     expect((screen.getByTestId("approve-button") as HTMLButtonElement).disabled).toBe(true);
-    release({ id: "req-1", state: "approved", delivered: true, message: "" });
+    release({ outcome: "accepted", message: "" });
     await tick();
     await tick();
     expect(screen.getByTestId("decision-result")).toBeTruthy();
   });
 
   it("says so when the enforcement point refused a delivered decision, never plain 'delivered'", async () => {
-    serveDecide({ id: "req-1", state: "refused", delivered: true, message: "The enforcement point refused the decision (409)." });
+    serveDecide({ outcome: "refused", message: "The enforcement point refused the decision (409)." });
     render(DecidePanel, { detail: detail(summary({ id: "req-1", tier: "low" })) });
     await fireEvent.click(screen.getByTestId("deny-button"));
     await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "no" } });
