@@ -11,7 +11,7 @@ pub mod x11;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use countersign_protocol::{
     self as protocol, jwk::kid_of, AuthClaims, Constraints, DecisionClaims, Jwk, SigningKey, Verdict,
@@ -38,10 +38,8 @@ pub fn test_policy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/test-policy.rego")
 }
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs() as i64
-}
+/// Seconds since the epoch (the protocol's one clock).
+pub use protocol::now;
 
 /// Run `countersign-gateway ARGS…` to completion; its stdout, or a panic with stderr.
 pub fn gateway_cli(args: &[&str]) -> String {

@@ -10,6 +10,7 @@ use crate::{b64, unb64, ProtocolError};
 ///
 /// `kid` is optional on the wire; when present it must equal the thumbprint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Jwk {
     /// Key type; always `OKP`.
     pub kty: String,

@@ -23,7 +23,7 @@ pub use canonical::{canonicalize, request_digest};
 pub use claims::*;
 pub use error::ProtocolError;
 pub use jwk::{Jwk, Jwks};
-pub use jws::{sign, verify, Header, KeyResolver, Validation, Verified};
+pub use jws::{now, sign, verify, Header, KeyResolver, Validation, Verified};
 
 /// Signing keys are plain ed25519-dalek keys; re-exported so users need no direct dependency.
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
