@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use countersign_console::ep::Ep;
-use countersign_console::sync::WatchEvent;
+use countersign_console::watch::WatchEvent;
 use countersign_console::{Console, ConsoleError};
 use tauri::{AppHandle, Emitter as _, Manager as _, Runtime};
 

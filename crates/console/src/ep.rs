@@ -5,9 +5,25 @@ use countersign_protocol::{
     jwk::{ep_id, fingerprint},
     Jwk, VerifyingKey,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{now, Console, ConsoleError, Result, CALL_TIMEOUT};
+
+/// The state of the console's connection to an enforcement point: live, as the subscriptions
+/// actor follows it, or last known, from what the store recorded of the last call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "lowercase")]
+pub enum Connection {
+    /// Streaming (live), or the last call succeeded (stored).
+    Connected,
+    /// First attempt in progress (live), or never called (stored).
+    Connecting,
+    /// Lost and retrying with backoff (live), or the last call failed (stored).
+    Offline,
+    /// Stopped for good on a keyring or database error (live only).
+    Error,
+}
 
 /// What an enforcement point says about itself.
 #[derive(Debug, Clone, Serialize)]
@@ -61,12 +77,13 @@ impl Ep {
         format!("{}{path}", self.url)
     }
 
-    /// "connected", "never synced" or the last error.
-    pub fn connection(&self) -> String {
+    /// The last known connection, from the store: offline after a failed call (the error is
+    /// `last_error`), connected after a successful one (at `last_ok_at`), else never called.
+    pub fn connection(&self) -> Connection {
         match (&self.last_error, self.last_ok_at) {
-            (Some(e), _) => format!("error: {e}"),
-            (None, Some(t)) => format!("ok ({}s ago)", (now() - t).max(0)),
-            (None, None) => "never synced".into(),
+            (Some(_), _) => Connection::Offline,
+            (None, Some(_)) => Connection::Connected,
+            (None, None) => Connection::Connecting,
         }
     }
 }

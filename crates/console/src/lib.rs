@@ -16,33 +16,31 @@
 pub mod decide;
 pub mod display;
 pub mod ep;
+pub mod ep_client;
 pub mod error;
 pub mod history;
 pub mod keys;
 pub mod notify;
+pub mod outbox;
 pub mod profile;
 pub mod requests;
 pub mod review;
 pub mod secret;
 pub mod settings;
+pub mod subscriptions;
 pub mod sync;
+pub mod watch;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub use decide::{DecisionInput, DecisionOutcome};
+pub(crate) use ep_client::with_causes;
+pub use ep_client::{CALL_TIMEOUT, CONNECT_TIMEOUT, READ_TIMEOUT};
 pub use error::{ConsoleError, Result};
 pub use keys::{KeyInfo, OsKeyring, SecretStore};
 pub use profile::Profile;
 pub use secret::Sensitive;
-
-/// Connect timeout for every call to an enforcement point.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Longest silence on a connection; about three of the gateway's 15 s SSE keep-alives.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(45);
-/// Total timeout of ordinary (non-streaming) calls.
-pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The console core over one profile. Cheap to clone: clones share the database pool, the
 /// keyring store and the HTTP client.
@@ -50,9 +48,8 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Console {
     profile: Arc<Profile>,
     secrets: Arc<dyn SecretStore>,
-    http: reqwest::Client,
-    /// Clients for enforcement points with their own trust root, by that root's PEM text.
-    tls_clients: Arc<std::sync::Mutex<std::collections::HashMap<String, reqwest::Client>>>,
+    /// The HTTP clients for enforcement points.
+    clients: Arc<ep_client::EpClients>,
     /// One checkpoint (and keyring anchor write) at a time in this process.
     checkpointing: Arc<tokio::sync::Mutex<()>>,
 }
@@ -61,41 +58,12 @@ impl Console {
     /// Open (creating if needed) the profile in `dir`, with private keys kept in `secrets`.
     pub async fn open(dir: &Path, secrets: Arc<dyn SecretStore>) -> Result<Console> {
         let profile = Profile::open(dir).await?;
-        let http = http_client(&[])?;
         Ok(Console {
             profile: Arc::new(profile),
             secrets,
-            http,
-            tls_clients: Default::default(),
+            clients: Arc::new(ep_client::EpClients::new()?),
             checkpointing: Default::default(),
         })
-    }
-
-    /// The HTTP client for calls to `ep`, after checking that they may be made: its URL passes
-    /// [`ep::check_url`] (https unless loopback; checked again on every use, so a URL pinned by an
-    /// older version is held to the same rule), and its id is the one its pinned key names.
-    pub(crate) fn client(&self, ep: &ep::Ep) -> Result<reqwest::Client> {
-        ep::check_url(&ep.url)?;
-        let derived = countersign_protocol::jwk::ep_id(&ep.kid);
-        if ep.ep != derived {
-            return Err(ConsoleError::Untrusted(format!(
-                "{} was pinned under the id {}, but its key's id is {derived}: remove it and add it again",
-                ep.url, ep.ep
-            )));
-        }
-        self.client_with(ep.ca_cert.as_deref())
-    }
-
-    /// The shared client, or (with `ca_pem`) one that also trusts the certificates in it as roots.
-    pub(crate) fn client_with(&self, ca_pem: Option<&str>) -> Result<reqwest::Client> {
-        let Some(pem) = ca_pem else { return Ok(self.http.clone()) };
-        let mut clients = self.tls_clients.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = clients.get(pem) {
-            return Ok(c.clone());
-        }
-        let client = http_client(&ep::parse_ca(pem)?)?;
-        clients.insert(pem.to_string(), client.clone());
-        Ok(client)
     }
 
     /// The profile this console works on.
@@ -136,51 +104,8 @@ impl Console {
     }
 }
 
-/// An HTTP client for enforcement points: TLS by rustls with the platform's roots plus `roots`;
-/// `localhost` resolved to loopback only;
-/// no total timeout (it would cut long-lived SSE streams; ordinary calls set their own); redirects
-/// never followed (an enforcement point answers itself, it never sends a decision elsewhere, nor
-/// to plain http).
-fn http_client(roots: &[reqwest::Certificate]) -> Result<reqwest::Client> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        // `localhost` is this machine, whatever /etc/hosts or a resolver says: plain http is allowed
-        // to it only because it is loopback (the URL's port is kept).
-        .resolve_to_addrs(
-            "localhost",
-            &[
-                std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
-                std::net::SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0)),
-            ],
-        );
-    for root in roots {
-        builder = builder.add_root_certificate(root.clone());
-    }
-    builder.build().map_err(|e| ConsoleError::Invalid(format!("TLS client: {e}")))
-}
-
-/// An error with its causes, outermost first ("error sending request: …: invalid peer
-/// certificate: UnknownIssuer"): an HTTP client error alone rarely says what went wrong.
-pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let part = c.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+/// Seconds since the Unix epoch (the protocol's one clock).
+pub use countersign_protocol::now;
 
 /// Test helpers: a minimal HTTP server on loopback for the enforcement points unit tests need.
 #[cfg(test)]
@@ -205,6 +130,11 @@ pub(crate) mod testing {
             .await
             .unwrap();
         ep
+    }
+
+    /// The one integer `sql` selects.
+    pub(crate) async fn count(c: &crate::Console, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(c.db()).await.unwrap()
     }
 
     /// A request the [`serve`] server received: method, path, body.

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use countersign_console::history::Filter;
 use countersign_console::notify::Notifier;
-use countersign_console::sync::{Delivery, WatchEvent};
+use countersign_console::outbox::Delivery;
+use countersign_console::watch::WatchEvent;
 use countersign_console::{now, Console, ConsoleError, DecisionInput, OsKeyring, Profile, Result};
 use countersign_protocol::Verdict;
 

@@ -5,13 +5,15 @@ use std::io::Write as _;
 use std::path::Path;
 
 use countersign_console::display::{json_safe, padding, smuggled, visible, visible_line};
-use countersign_console::ep::{Ep, WellKnown};
+use countersign_console::ep::{Connection, Ep, WellKnown};
 use countersign_console::history::{HistoryDetail, Reanchored, Row};
 use countersign_console::keys::{KeyInfo, Rotation, RotationOutcome};
+use countersign_console::outbox::Delivery;
 use countersign_console::requests::RequestDetail;
 use countersign_console::review::{answer_words, row_summary, ExportFormat};
-use countersign_console::sync::{Delivery, SyncReport, WatchEvent};
-use countersign_console::{Console, ConsoleError, Result};
+use countersign_console::sync::SyncReport;
+use countersign_console::watch::WatchEvent;
+use countersign_console::{now, Console, ConsoleError, Result};
 use countersign_protocol::{jwk::fingerprint, Verdict};
 use serde_json::Value;
 
@@ -106,7 +108,7 @@ pub fn eps(eps: &[Ep], json: bool) -> Result<()> {
             .iter()
             .map(|e| {
                 serde_json::json!({"ep": e.ep, "name": e.name, "url": e.url, "kid": e.kid,
-                "connection": e.connection(), "last_event_id": e.last_event_id})
+                "connection": connection(e), "last_event_id": e.last_event_id})
             })
             .collect();
         return print_json(&out);
@@ -118,10 +120,19 @@ pub fn eps(eps: &[Ep], json: bool) -> Result<()> {
             visible_line(&e.name),
             visible_line(&e.url),
             visible_line(&fingerprint(&e.kid)),
-            visible_line(&e.connection())
+            visible_line(&connection(e))
         );
     }
     Ok(())
+}
+
+/// An enforcement point's last known connection, in words.
+fn connection(e: &Ep) -> String {
+    match (e.connection(), &e.last_error, e.last_ok_at) {
+        (Connection::Offline, Some(error), _) => format!("error: {error}"),
+        (Connection::Connected, _, Some(t)) => format!("ok ({}s ago)", (now() - t).max(0)),
+        _ => "never synced".into(),
+    }
 }
 
 /// `ep remove`.
