@@ -1,4 +1,5 @@
-//! Grants as credentials: target systems redeem them, the gateway counts the uses.
+//! Grants as credentials: the gateway signs them for approved requests, target systems redeem
+//! them, the gateway counts the uses.
 //!
 //! `POST /v1/grants/redeem`, authenticated as a registered target system (`systems add`), with
 //! `{ "grant": JWT }`. The grant must be signed by this gateway, addressed to that system and
@@ -9,7 +10,7 @@
 use countersign_protocol::{self as protocol, GrantClaims, Validation, TYP_GRANT};
 use serde_json::{json, Value};
 
-use crate::app::{now, token_hash, App};
+use crate::app::{now, token_hash, App, MAX_GRANT_TTL_S};
 use crate::error::ApiError;
 use crate::store;
 
@@ -31,6 +32,48 @@ pub struct TargetSystem {
 }
 
 impl App {
+    /// Sign a grant for an approved request and the row that counts its uses (the caller stores
+    /// the row in the transaction that approves the request).
+    #[allow(clippy::too_many_arguments)] // the grant's whole content; two call sites
+    pub(crate) fn sign_grant(
+        &self,
+        row_workload: &str,
+        system: &str,
+        environment: &str,
+        id: &str,
+        digest: &str,
+        ttl_s: u64,
+        max_uses: u32,
+    ) -> Result<(String, store::GrantRow), ApiError> {
+        let iat = now();
+        let claims = GrantClaims {
+            iss: self.ep.clone(),
+            sub: row_workload.into(),
+            aud: system.into(),
+            environment: environment.into(),
+            iat,
+            exp: iat + ttl_s.min(MAX_GRANT_TTL_S) as i64,
+            jti: protocol::new_id(),
+            request: id.into(),
+            digest: digest.into(),
+            max_uses,
+        };
+        let jwt = protocol::sign(&claims, TYP_GRANT, &self.key).map_err(ApiError::internal)?;
+        let row = store::GrantRow {
+            jti: claims.jti,
+            request_id: id.into(),
+            workload: row_workload.into(),
+            system: system.into(),
+            environment: environment.into(),
+            digest: digest.into(),
+            max_uses: i64::from(max_uses),
+            uses: 0,
+            exp: claims.exp,
+            revoked_at: None,
+        };
+        Ok((jwt, row))
+    }
+
     /// Authenticate a target system's bearer token.
     pub async fn target_system(&self, token: &str) -> Result<TargetSystem, ApiError> {
         let (system, environment) = store::system_of(self.db(), &token_hash(token))
