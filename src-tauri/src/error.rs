@@ -1,5 +1,6 @@
 //! The one IPC error type: `{ code, message }`, where `code` is what the UI branches on.
 
+use countersign_console::ConsoleError;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -35,6 +36,25 @@ impl IpcError {
     /// An error with this code and message.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         IpcError { code, message: message.into() }
+    }
+}
+
+impl From<ConsoleError> for IpcError {
+    fn from(e: ConsoleError) -> Self {
+        let code = match &e {
+            ConsoleError::NotFound(_) => ErrorCode::NotFound,
+            ConsoleError::Invalid(_) | ConsoleError::Ambiguous(_) => ErrorCode::InvalidInput,
+            ConsoleError::Refused(_) | ConsoleError::Untrusted(_) | ConsoleError::Protocol(_) => {
+                ErrorCode::Refused
+            }
+            ConsoleError::Keyring(_) => ErrorCode::Keyring,
+            ConsoleError::Network { .. } => ErrorCode::Network,
+            _ => ErrorCode::Internal,
+        };
+        if code == ErrorCode::Internal {
+            tracing::error!(error = %e, "command failed");
+        }
+        IpcError::new(code, e.to_string())
     }
 }
 

@@ -23,7 +23,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .tooltip("Countersign")
         .menu(&menu)
         .on_menu_event(move |app, event| match event.id().as_ref() {
-            "open" => crate::focus(app, None),
+            "open" => crate::window::focus(app, None),
             "pause" => {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {

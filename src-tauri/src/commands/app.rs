@@ -9,14 +9,14 @@ use tauri::{AppHandle, Runtime};
 /// to the tray nor steals focus.
 #[tauri::command]
 pub fn ui_ready<R: Runtime>(app: AppHandle<R>, rows: u32, render_ms: f64, ipc_ms: f64) {
-    if crate::mark_shown() {
+    if crate::window::mark_shown() {
         tracing::info!(
-            startup_ms = crate::since_start().as_millis() as u64,
+            startup_ms = crate::window::since_start().as_millis() as u64,
             rows,
             first_render_ms = render_ms.round() as u64,
             ipc_ms = ipc_ms.round() as u64,
             "inbox rendered; window shown"
         );
-        crate::show_main(&app);
+        crate::window::show_main(&app);
     }
 }

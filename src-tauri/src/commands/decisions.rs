@@ -40,7 +40,7 @@ pub async fn decide<R: Runtime>(
             (DeliveryOutcome::Queued, format!("Signed and saved; waiting to deliver ({error})."))
         }
     };
-    crate::refresh(&app);
+    crate::events::refresh(&app);
     let console = shell.console.clone();
     tauri::async_runtime::spawn(async move { console.checkpoint_or_warn().await });
     Ok(DecisionResult { outcome, message })

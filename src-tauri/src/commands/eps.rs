@@ -2,9 +2,12 @@
 
 use tauri::{AppHandle, Runtime, State};
 
+use countersign_console::ep::Connection;
+
 use crate::dto::{EpPreview, EpStatus, KeyRef};
 use crate::error::IpcResult;
-use crate::Shell;
+use crate::events::refresh;
+use crate::state::{ep_status, Shell};
 
 /// Pinned enforcement points with their live connection state.
 #[tauri::command]
@@ -37,20 +40,17 @@ pub async fn add_ep<R: Runtime>(
     kid: String,
 ) -> IpcResult<EpStatus> {
     let ep = shell.console.add_ep(&url, &kid).await?;
-    crate::subscribe(&app, ep.clone());
+    shell.subscriptions.follow(ep.clone());
     let all = shell.ep_statuses().await?;
-    crate::refresh(&app);
-    Ok(all
-        .into_iter()
-        .find(|s| s.ep == ep.ep)
-        .unwrap_or_else(|| crate::ep_status(&ep, crate::dto::Connection::Connecting, 0)))
+    refresh(&app);
+    Ok(all.into_iter().find(|s| s.ep == ep.ep).unwrap_or_else(|| ep_status(&ep, Connection::Connecting, 0)))
 }
 
 /// Unpin an enforcement point.
 #[tauri::command]
 pub async fn remove_ep<R: Runtime>(app: AppHandle<R>, shell: State<'_, Shell>, ep: String) -> IpcResult<()> {
     let removed = shell.console.remove_ep(&ep, false).await?;
-    shell.unsubscribe(&removed.ep);
-    crate::refresh(&app);
+    shell.subscriptions.unfollow(&removed.ep);
+    refresh(&app);
     Ok(())
 }

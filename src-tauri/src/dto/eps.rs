@@ -1,22 +1,10 @@
 //! The enforcement-point types that cross IPC: a pinned EP's connection and a preview before pinning.
 
-use super::KeyRef;
+use countersign_console::ep::Connection;
 use serde::Serialize;
 use ts_rs::TS;
 
-/// The live state of a subscription to an enforcement point.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, TS)]
-#[serde(rename_all = "lowercase")]
-pub enum Connection {
-    /// Streaming.
-    Connected,
-    /// First attempt in progress.
-    Connecting,
-    /// Lost; retrying with backoff.
-    Offline,
-    /// Stopped for good (keyring or database error).
-    Error,
-}
+use super::KeyRef;
 
 /// A pinned enforcement point and its connection.
 #[derive(Debug, Clone, Serialize, TS)]
