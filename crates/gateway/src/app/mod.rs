@@ -1,7 +1,7 @@
 //! The enforcement point's logic, free of HTTP. [`App`] composes one part per purpose:
-//! [`validate`] (draft shape), [`auth`] (agents, approvers and their caches), [`events`] (the event
-//! log and its subscribers), [`intake`] (submission), [`judge`] (decisions and quorum),
-//! [`lifecycle`] (withdrawal, expiry) and [`status`] (reads).
+//! `validate` (draft shape), `auth` (agents, approvers and their caches), `events` (the event
+//! log and its subscribers), `intake` (submission, rate limits), `judge` (decisions and quorum),
+//! `lifecycle` (withdrawal, expiry) and `status` (reads).
 //!
 //! Every state change happens under one write lock, in one SQLite transaction that also appends
 //! the event; the event is broadcast only after the commit, so the event log, the broadcast order

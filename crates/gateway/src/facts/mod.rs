@@ -62,10 +62,10 @@ pub use data::{
     DataError, PolicyData, SystemEntry, ToolEntry, ToolKind, DEFAULT_POLICY_DATA, REQUIRED_VOCABULARY,
 };
 pub use hosts::{hosts_in, parse_host};
-use names::{compact, named_in, names_production, plain_name, resembled, vocabulary_parts, workload_facts};
 pub use names::{name_words, normal_name};
+use names::{named_in, names_production, plain_name, resembled, vocabulary_parts, workload_facts};
 use readings::{collect_sql_keyed, collect_strings, keyed_facts, other_readings};
-use sql::{looks_like_sql, sql_facts};
+use sql::sql_facts;
 
 /// Everything the policy reads besides the draft itself (`input.facts`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
