@@ -28,7 +28,7 @@ pub async fn start(console: &Console, profile: &Path) -> anyhow::Result<String> 
         "Demo approver".into(),
         DEMO_PRINCIPAL,
         serde_json::to_string(&key.jwk)?,
-        countersign_gateway::app::now(),
+        countersign_console::now(),
     )
     .map_err(anyhow::Error::msg)?;
     // The demo gateway is this console's own: a key rotated since the last run replaces the old one.

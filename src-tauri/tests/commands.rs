@@ -68,7 +68,7 @@ fn commands_reach_the_core_and_errors_carry_codes() {
 
     let key = invoke(&w, "key_info", json!({})).expect("key_info");
     assert_eq!(key["kid"].as_str().map(str::len), Some(43), "{key}");
-    assert!(key["jwk"].as_str().expect("jwk text").contains("\"OKP\""));
+    assert_eq!(key["jwk"]["kty"], "OKP", "{key}");
     assert!(!key.to_string().contains("\"d\""), "no private key material crosses IPC");
 
     assert_eq!(
@@ -98,14 +98,14 @@ fn commands_reach_the_core_and_errors_carry_codes() {
     assert!(err.to_string().contains("maybe"), "{err}");
 
     let s = invoke(&w, "get_settings", json!({})).expect("settings");
-    assert_eq!(s, json!({"notifyThreshold": "medium", "notificationsPaused": false}));
+    assert_eq!(s, json!({"notify_threshold": "medium", "notifications_paused": false}));
     let saved = invoke(
         &w,
         "set_settings",
-        json!({"settings": {"notifyThreshold": "high", "notificationsPaused": true}}),
+        json!({"settings": {"notify_threshold": "high", "notifications_paused": true}}),
     )
     .expect("set settings");
-    assert_eq!(saved, json!({"notifyThreshold": "high", "notificationsPaused": true}));
+    assert_eq!(saved, json!({"notify_threshold": "high", "notifications_paused": true}));
     assert_eq!(invoke(&w, "get_settings", json!({})).expect("settings"), saved);
 
     let v = invoke(&w, "history_verify", json!({})).expect("verify");

@@ -25,9 +25,14 @@ describe("the app with frozen prototypes", () => {
           readies.push(payload);
           return null;
         case "get_settings":
-          return { notifyThreshold: "high", notificationsPaused: false };
+          return { notify_threshold: "high", notifications_paused: false };
         case "key_info":
-          return { kid: "k1", fingerprint: "SHA256:abcdefghijklmnop", createdAt: 0, jwk: "{}" };
+          return {
+            kid: "k1",
+            fingerprint: "SHA256:abcdefghijklmnop",
+            created_at: 0,
+            jwk: { kty: "OKP", crv: "Ed25519", x: "k1" },
+          };
         case "list_eps":
           return [];
         case "history_page":

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Console, ConsoleError, Result};
 
-/// What the approver chose.
+/// What the approver chose: stored as this JSON in the profile, and the desktop UI's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Settings {
     /// Requests at or above this tier raise a desktop notification.
     pub notify_threshold: Tier,

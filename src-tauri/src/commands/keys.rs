@@ -8,19 +8,10 @@ use crate::dto::{EpRotation, KeyInfo, RotationReport, RotationResult};
 use crate::error::IpcResult;
 use crate::Shell;
 
-fn info(k: countersign_console::keys::KeyInfo) -> KeyInfo {
-    KeyInfo {
-        kid: k.kid,
-        fingerprint: k.fingerprint,
-        created_at: k.created_at,
-        jwk: serde_json::to_string_pretty(&k.jwk).unwrap_or_default(),
-    }
-}
-
 /// The current key's id, fingerprint, creation time and public JWK.
 #[tauri::command]
 pub async fn key_info(shell: State<'_, Shell>) -> IpcResult<KeyInfo> {
-    Ok(info(shell.console.key().await?))
+    Ok(shell.console.key().await?)
 }
 
 /// The IPC view of a rotation: for each enforcement point, whether it took the new key or the
@@ -48,7 +39,7 @@ pub fn report(r: Rotation, names: &std::collections::HashMap<String, String>) ->
             }
         })
         .collect();
-    RotationReport { key: info(r.key), old_kid: r.old_kid, eps }
+    RotationReport { key: r.key, old_kid: r.old_kid, eps }
 }
 
 /// Rotate the key (history signed by the old key stays verifiable) and announce the new key to

@@ -9,7 +9,7 @@ use crate::Shell;
 /// The current settings.
 #[tauri::command]
 pub async fn get_settings(shell: State<'_, Shell>) -> IpcResult<Settings> {
-    Ok(crate::view::settings(&shell.console.settings().await?))
+    Ok(shell.console.settings().await?)
 }
 
 /// Save settings; the saved values.
@@ -19,7 +19,7 @@ pub async fn set_settings<R: Runtime>(
     shell: State<'_, Shell>,
     settings: Settings,
 ) -> IpcResult<Settings> {
-    let saved = shell.console.save_settings(&crate::view::core_settings(&settings)).await?;
+    let saved = shell.console.save_settings(&settings).await?;
     crate::tray::update(&app);
-    Ok(crate::view::settings(&saved))
+    Ok(saved)
 }

@@ -1,5 +1,8 @@
-//! The key types that cross IPC: the approver's public key and what a rotation did.
+//! The key types that cross IPC: the approver's public key (the core's [`KeyInfo`]) and what a
+//! rotation did, as the key screen shows it.
 
+pub use countersign_console::KeyInfo;
+use countersign_protocol::Jwk;
 use serde::Serialize;
 use ts_rs::TS;
 
@@ -8,18 +11,6 @@ use ts_rs::TS;
 pub struct KeyRef {
     pub kid: String,
     pub fingerprint: String,
-}
-
-/// The approver's key (public parts only).
-#[derive(Debug, Clone, Serialize, TS)]
-#[serde(rename_all = "camelCase")]
-pub struct KeyInfo {
-    pub kid: String,
-    pub fingerprint: String,
-    #[ts(type = "number")]
-    pub created_at: i64,
-    /// The public JWK as JSON text.
-    pub jwk: String,
 }
 
 /// How one enforcement point answered a key rotation.
@@ -63,5 +54,5 @@ pub struct RotationReport {
 
 /// The TypeScript twins of this module's types, as (name, text).
 pub(super) fn bindings(cfg: &ts_rs::Config) -> Vec<(String, String)> {
-    super::export!(cfg; KeyRef, KeyInfo, RotationResult, EpRotation, RotationReport)
+    super::export!(cfg; KeyRef, KeyInfo, Jwk, RotationResult, EpRotation, RotationReport)
 }

@@ -2,6 +2,14 @@
 import type { Tier } from "./Tier";
 
 /**
- * User settings.
+ * What the approver chose: stored as this JSON in the profile, and the desktop UI's settings.
  */
-export type Settings = { notifyThreshold: Tier, notificationsPaused: boolean, };
+export type Settings = { 
+/**
+ * Requests at or above this tier raise a desktop notification.
+ */
+notify_threshold: Tier, 
+/**
+ * No notifications at all while set.
+ */
+notifications_paused: boolean, };

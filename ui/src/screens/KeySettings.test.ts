@@ -5,8 +5,18 @@ import type { KeyInfo } from "../bindings/KeyInfo";
 import type { RotationReport } from "../bindings/RotationReport";
 import KeySettings from "./KeySettings.svelte";
 
-const OLD: KeyInfo = { kid: "old-kid", fingerprint: "SHA256:oldoldoldold", createdAt: 0, jwk: "{}" };
-const NEW: KeyInfo = { kid: "new-kid", fingerprint: "SHA256:newnewnewnew", createdAt: 1, jwk: "{}" };
+const OLD: KeyInfo = {
+  kid: "old-kid",
+  fingerprint: "SHA256:oldoldoldold",
+  created_at: 0,
+  jwk: { kty: "OKP", crv: "Ed25519", x: "old" },
+};
+const NEW: KeyInfo = {
+  kid: "new-kid",
+  fingerprint: "SHA256:newnewnewnew",
+  created_at: 1,
+  jwk: { kty: "OKP", crv: "Ed25519", x: "new" },
+};
 
 function serve(report: RotationReport): string[] {
   const calls: string[] = [];
@@ -16,7 +26,7 @@ function serve(report: RotationReport): string[] {
       case "key_info":
         return OLD;
       case "get_settings":
-        return { notifyThreshold: "medium", notificationsPaused: false };
+        return { notify_threshold: "medium", notifications_paused: false };
       case "rotate_key":
         return report;
       default:
@@ -90,5 +100,36 @@ describe("KeySettings rotation", () => {
     });
     expect(screen.getByTestId("rotation-summary").textContent).toContain("Every enforcement point (1) accepted");
     expect(screen.queryAllByTestId("rotation-needs-enrolment")).toHaveLength(0);
+  });
+});
+
+describe("KeySettings key and settings", () => {
+  it("shows the public JWK as indented JSON text, as `countersign key export` prints it", async () => {
+    serve({ key: NEW, oldKid: null, eps: [] });
+    render(KeySettings);
+    await fireEvent.click(await screen.findByTestId("export-jwk-button"));
+    expect(screen.getByTestId("public-jwk").textContent).toBe(
+      '{\n  "kty": "OKP",\n  "crv": "Ed25519",\n  "x": "old"\n}',
+    );
+  });
+
+  it("saves the notification settings in the core's shape", async () => {
+    const saved: unknown[] = [];
+    mockIPC((cmd, args) => {
+      switch (cmd) {
+        case "key_info":
+          return OLD;
+        case "get_settings":
+          return { notify_threshold: "medium", notifications_paused: false };
+        case "set_settings":
+          saved.push((args as { settings: unknown }).settings);
+          return (args as { settings: unknown }).settings;
+        default:
+          return null;
+      }
+    });
+    render(KeySettings);
+    await fireEvent.click(await screen.findByTestId("pause-notifications"));
+    await waitFor(() => expect(saved).toEqual([{ notify_threshold: "medium", notifications_paused: true }]));
   });
 });
