@@ -4,10 +4,10 @@
 use super::HostForm;
 
 /// Schemes whose URLs the WHATWG parser reads with a host even without `//` (`https:evil.example`).
-pub(super) const SPECIAL_SCHEMES: &[&str] = &["http", "https", "ws", "wss", "ftp", "file"];
+const SPECIAL_SCHEMES: &[&str] = &["http", "https", "ws", "wss", "ftp", "file"];
 
 /// File extensions that make a bare `name.ext` a file name rather than a host, unless it has a port or path.
-pub(super) const FILE_EXTENSIONS: &[&str] = &[
+const FILE_EXTENSIONS: &[&str] = &[
     "csv", "json", "txt", "pdf", "xlsx", "xls", "doc", "docx", "md", "log", "zip", "gz", "tgz", "tar", "sql",
     "yaml", "yml", "xml", "html", "htm", "png", "jpg", "jpeg", "gif", "svg", "py", "rs", "js", "ts", "go",
     "sh", "parquet", "avro", "toml", "ini", "conf", "cfg", "bak", "dump", "pem", "key", "crt", "rb", "java",
@@ -33,7 +33,7 @@ pub fn hosts_in(s: &str) -> Vec<(String, HostForm)> {
     out
 }
 
-pub(super) fn token_hosts(token: &str, out: &mut Vec<(String, HostForm)>) {
+fn token_hosts(token: &str, out: &mut Vec<(String, HostForm)>) {
     let lower = token.to_ascii_lowercase();
     let mut url_found = false;
     // Every place a scheme could start: `scheme:` followed by `//` or a special scheme.
@@ -87,7 +87,7 @@ pub(super) fn token_hosts(token: &str, out: &mut Vec<(String, HostForm)>) {
 }
 
 /// The host of a mail address: after the last `@`, before any `?`, `#`, `/` or `>`.
-pub(super) fn mail_host(address: &str, out: &mut Vec<(String, HostForm)>) {
+fn mail_host(address: &str, out: &mut Vec<(String, HostForm)>) {
     let Some((local, domain)) = address.rsplit_once('@') else { return };
     if local.is_empty() && domain.is_empty() {
         return;
@@ -99,7 +99,7 @@ pub(super) fn mail_host(address: &str, out: &mut Vec<(String, HostForm)>) {
 }
 
 /// A bare `host[:port][/path]` (or, with `with_userinfo`, anything a scheme-less URL would be).
-pub(super) fn bare_host(token: &str, with_userinfo: bool) -> Option<String> {
+fn bare_host(token: &str, with_userinfo: bool) -> Option<String> {
     let authority_end = token.find(['/', '?', '#', '\\']).unwrap_or(token.len());
     let authority = &token[..authority_end];
     let host_part = if with_userinfo { authority.rsplit('@').next()? } else { authority };
@@ -128,7 +128,7 @@ pub(super) fn bare_host(token: &str, with_userinfo: bool) -> Option<String> {
 }
 
 /// The host of an absolute URL, normalised.
-pub(super) fn url_host(s: &str) -> Option<String> {
+fn url_host(s: &str) -> Option<String> {
     let u = url::Url::parse(s).ok()?;
     let h = match u.host()? {
         url::Host::Domain(d) => d.to_string(),

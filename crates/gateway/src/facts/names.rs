@@ -8,7 +8,7 @@ use unicode_normalization::UnicodeNormalization as _;
 use super::{PolicyData, WorkloadFacts, READ_VOCABULARY};
 
 /// Tokens that mark a string as production (see [`ActionFacts::production_marker`]).
-pub(super) const PRODUCTION_MARKERS: &[&str] = &["prod", "production", "live"];
+const PRODUCTION_MARKERS: &[&str] = &["prod", "production", "live"];
 
 /// Whether `s` has a production marker as a whole token.
 pub(super) fn names_production(s: &str) -> bool {

@@ -69,7 +69,7 @@ pub(super) fn other_readings(s: &str, under_sql_key: bool) -> Vec<(String, bool)
 }
 
 /// The keys and strings inside a JSON value, with whether each is under a SQL key.
-pub(super) fn json_readings(value: &Value, under: bool, out: &mut Vec<(String, bool)>) {
+fn json_readings(value: &Value, under: bool, out: &mut Vec<(String, bool)>) {
     match value {
         Value::String(s) => out.push((s.clone(), under)),
         Value::Array(items) => items.iter().for_each(|v| json_readings(v, under, out)),
@@ -84,7 +84,7 @@ pub(super) fn json_readings(value: &Value, under: bool, out: &mut Vec<(String, b
 }
 
 /// `%XX` escapes decoded (invalid UTF-8 replaced), everything else kept.
-pub(super) fn percent_decoded(s: &str) -> String {
+fn percent_decoded(s: &str) -> String {
     let bytes = s.as_bytes();
     let hex = |b: u8| (b as char).to_digit(16);
     let mut out = Vec::with_capacity(bytes.len());

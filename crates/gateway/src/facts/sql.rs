@@ -9,7 +9,7 @@ use sqlparser::dialect::{Dialect, GenericDialect, MsSqlDialect, MySqlDialect, Po
 use super::{normal_name, SqlFacts};
 
 /// Statement keywords that make a string look like SQL when SQL structure follows (see `looks_like_sql`).
-pub(super) const SQL_STARTS: &[&str] = &[
+const SQL_STARTS: &[&str] = &[
     "select", "insert", "update", "delete", "drop", "alter", "truncate", "create", "grant", "revoke",
     "merge", "with", "replace", "upsert", "exec", "execute", "call", "copy", "rename", "comment", "vacuum",
     "load", "lock", "explain", "declare", "attach", "detach", "pragma", "set", "use", "begin", "commit",
@@ -17,7 +17,7 @@ pub(super) const SQL_STARTS: &[&str] = &[
 ];
 
 /// Words that, after a statement keyword, make free text look like SQL (see `looks_like_sql`).
-pub(super) const SQL_STRUCTURE: &[&str] = &[
+const SQL_STRUCTURE: &[&str] = &[
     "from",
     "into",
     "table",
@@ -38,7 +38,7 @@ pub(super) const SQL_STRUCTURE: &[&str] = &[
 
 /// Statement keywords that make a string SQL whatever follows (they have no everyday meaning), and
 /// vendor commands that `sqlparser` does not list as keywords.
-pub(super) const SQL_ALWAYS: &[&str] = &[
+const SQL_ALWAYS: &[&str] = &[
     "truncate",
     "merge",
     "upsert",
@@ -57,7 +57,7 @@ pub(super) const SQL_ALWAYS: &[&str] = &[
 /// Functions a query may call and still be a read: pure computations over the rows it reads.
 /// Any other function (`pg_terminate_backend`, `dblink_exec`, `lo_export`, `set_config`, user
 /// functions, schema-qualified names) may act, so a query calling it is risky.
-pub(super) const PURE_FUNCTIONS: &[&str] = &[
+const PURE_FUNCTIONS: &[&str] = &[
     "abs",
     "array_agg",
     "avg",
@@ -165,13 +165,13 @@ pub(super) fn sql_key(key: &str) -> bool {
 }
 
 /// Whether `word` (any case) is one of `sqlparser`'s keywords.
-pub(super) fn sql_keyword(word: &str) -> bool {
+fn sql_keyword(word: &str) -> bool {
     sqlparser::keywords::ALL_KEYWORDS.contains(&word.to_ascii_uppercase().as_str())
 }
 
 /// `s` after leading spaces, punctuation and comments. A MySQL executable comment (`/*! … */`) is
 /// code, not a comment: it stops here.
-pub(super) fn skip_comments(s: &str) -> &str {
+fn skip_comments(s: &str) -> &str {
     let mut rest = s;
     loop {
         rest = rest.trim_start_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '/');
@@ -191,13 +191,13 @@ pub(super) fn skip_comments(s: &str) -> &str {
 }
 
 /// The first word of `s`, lower case (letters, digits and `_`).
-pub(super) fn first_word(s: &str) -> String {
+fn first_word(s: &str) -> String {
     s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>().to_ascii_lowercase()
 }
 
 /// A statement keyword of `SQL_STARTS` at the start of `rest`, with the structure of SQL after it:
 /// a second structure word (`FROM`, `TABLE`, `SET`, …), `ON … TO` for grants, `AS (` for `WITH`.
-pub(super) fn statement_shape(first: &str, rest: &str) -> bool {
+fn statement_shape(first: &str, rest: &str) -> bool {
     if !SQL_STARTS.contains(&first) {
         return false;
     }
@@ -270,7 +270,7 @@ pub(super) fn looks_like_sql(s: &str, under_sql_key: bool) -> bool {
 /// Statements that change and reveal nothing on their own (`SHOW …`, `USE …`, transaction control):
 /// everyday text parses as them ("Show me the roadmap", "release notes"), so parsing as one of them
 /// alone does not make a string SQL (under a SQL key, or beside other statements, they still count).
-pub(super) fn inert(st: &Statement) -> bool {
+fn inert(st: &Statement) -> bool {
     matches!(statement_kind(st).0, "transaction")
         || matches!(st, Statement::Use(_))
         || format!("{st:?}").starts_with("Show")
@@ -278,7 +278,7 @@ pub(super) fn inert(st: &Statement) -> bool {
 
 /// The statements of `s` in every dialect that parses it (generic, PostgreSQL, MySQL, MS SQL): a
 /// statement one dialect reads and another does not still counts. `None` when no dialect parses it.
-pub(super) fn parse_sql(s: &str) -> Option<Vec<Statement>> {
+fn parse_sql(s: &str) -> Option<Vec<Statement>> {
     let dialects: [&dyn Dialect; 4] =
         [&GenericDialect {}, &PostgreSqlDialect {}, &MySqlDialect {}, &MsSqlDialect {}];
     let parsed: Vec<Vec<Statement>> =
@@ -289,7 +289,7 @@ pub(super) fn parse_sql(s: &str) -> Option<Vec<Statement>> {
 /// Finds what makes a query more than a read: calls of functions outside `PURE_FUNCTIONS`, table
 /// functions and `SELECT … INTO`.
 #[derive(Default)]
-pub(super) struct Impurity {
+struct Impurity {
     found: bool,
 }
 
@@ -366,7 +366,7 @@ pub(super) fn sql_facts(s: &str, under_sql_key: bool, facts: &mut SqlFacts, role
 /// (a query), explain (of a statement, which is judged by itself), transaction (`BEGIN`, `COMMIT`,
 /// `SAVEPOINT`, …: neutral), insert, update, delete, merge, truncate, drop, alter, create, grant,
 /// revoke; everything else is `other`, which is risky.
-pub(super) fn statement_kind(st: &Statement) -> (&'static str, bool) {
+fn statement_kind(st: &Statement) -> (&'static str, bool) {
     match st {
         Statement::Query(_) => ("select", false),
         Statement::Explain { .. } => ("explain", false),
