@@ -59,18 +59,37 @@ pub enum ConsoleError {
     Invalid(String),
 }
 
+/// The `countersign` CLI's exit codes, one per kind of outcome a script branches on (2 is clap's
+/// usage error, 0 success).
+pub mod exit {
+    /// Any other failure.
+    pub const OTHER: u8 = 1;
+    /// The keyring is locked, missing, or refused.
+    pub const KEYRING: u8 = 3;
+    /// A rule refused the decision: this console's, or the enforcement point's answer to it.
+    pub const REFUSED: u8 = 4;
+    /// The history failed verification.
+    pub const TAMPERED: u8 = 5;
+    /// An enforcement point was not reached or did not take what was sent (a decision stays
+    /// queued for `sync`, a rotated key must be enrolled by hand).
+    pub const NETWORK: u8 = 6;
+    /// The enforcement point's key is not the one trusted.
+    pub const UNTRUSTED: u8 = 7;
+    /// No such request, enforcement point or key, or an ambiguous id.
+    pub const NOT_FOUND: u8 = 8;
+}
+
 impl ConsoleError {
-    /// The process exit code for this error: 3 keyring, 4 refused by a rule, 5 history tampered,
-    /// 6 network, 7 untrusted key, 8 not found, 1 anything else (2 is clap's usage error).
-    pub fn exit_code(&self) -> i32 {
+    /// The process exit code for this error (see [`exit`]).
+    pub fn exit_code(&self) -> u8 {
         match self {
-            ConsoleError::Keyring(_) => 3,
-            ConsoleError::Refused(_) => 4,
-            ConsoleError::Tampered { .. } => 5,
-            ConsoleError::Network { .. } => 6,
-            ConsoleError::Untrusted(_) => 7,
-            ConsoleError::NotFound(_) | ConsoleError::Ambiguous(_) => 8,
-            _ => 1,
+            ConsoleError::Keyring(_) => exit::KEYRING,
+            ConsoleError::Refused(_) => exit::REFUSED,
+            ConsoleError::Tampered { .. } => exit::TAMPERED,
+            ConsoleError::Network { .. } => exit::NETWORK,
+            ConsoleError::Untrusted(_) => exit::UNTRUSTED,
+            ConsoleError::NotFound(_) | ConsoleError::Ambiguous(_) => exit::NOT_FOUND,
+            _ => exit::OTHER,
         }
     }
 

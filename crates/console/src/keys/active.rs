@@ -223,6 +223,6 @@ mod tests {
         drop(c);
         let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
         let err = c.key().await.unwrap_err();
-        assert_eq!(err.exit_code(), 3, "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::KEYRING, "{err}");
     }
 }

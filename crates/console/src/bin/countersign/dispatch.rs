@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use countersign_console::error::exit;
 use countersign_console::history::Filter;
 use countersign_console::notify::Notifier;
 use countersign_console::outbox::Delivery;
@@ -13,12 +14,6 @@ use countersign_protocol::Verdict;
 
 use crate::args::{Cli, Command, EpCmd, FilterArgs, HistoryArgs, HistoryCmd, KeyCmd};
 use crate::output::{self, print_json};
-
-/// Exit code when the enforcement point refused a decision.
-const EXIT_REFUSED: u8 = 4;
-/// Exit code when an enforcement point did not take what was sent (unreachable, or some refused a
-/// rotation): the work is kept and a later `sync` (or an enrolment by hand) completes it.
-const EXIT_NOT_DELIVERED: u8 = 6;
 
 /// Open the profile, run the command, and fold this run's writes into the database file.
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -75,7 +70,7 @@ async fn key(console: &Console, cmd: KeyCmd) -> Result<ExitCode> {
                 output::rotation(&rotation);
             }
             if rotation.needs_enrolment().count() > 0 {
-                return Ok(ExitCode::from(EXIT_NOT_DELIVERED));
+                return Ok(ExitCode::from(exit::NETWORK));
             }
         }
     }
@@ -123,7 +118,7 @@ async fn sync(console: &Console, json: bool) -> Result<ExitCode> {
         output::sync_reports(&reports);
     }
     Ok(if reports.iter().any(|r| r.error.is_some()) {
-        ExitCode::from(EXIT_NOT_DELIVERED)
+        ExitCode::from(exit::NETWORK)
     } else {
         ExitCode::SUCCESS
     })
@@ -190,8 +185,8 @@ async fn decide(
     console.checkpoint_or_warn().await;
     Ok(match outcome.delivery {
         Delivery::Accepted { .. } => ExitCode::SUCCESS,
-        Delivery::Refused { .. } => ExitCode::from(EXIT_REFUSED),
-        Delivery::Queued { .. } => ExitCode::from(EXIT_NOT_DELIVERED),
+        Delivery::Refused { .. } => ExitCode::from(exit::REFUSED),
+        Delivery::Queued { .. } => ExitCode::from(exit::NETWORK),
     })
 }
 

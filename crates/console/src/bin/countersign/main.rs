@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // Error messages quote enforcement points' answers: made terminal-safe like everything else.
             eprintln!("countersign: {}", visible(&e.to_string()).0);
-            ExitCode::from(e.exit_code() as u8)
+            ExitCode::from(e.exit_code())
         }
     }
 }
