@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use countersign_console::requests::{self as core, RequestLine};
 
-use crate::dto::{RequestDetail, RequestSummary, Settings};
+use crate::dto::{RequestDetail, RequestSummary};
 
 /// An inbox line: the core's, with the enforcement point's name and the flood flag.
 pub fn summary(line: RequestLine, ep_names: &HashMap<String, String>, flood: bool) -> RequestSummary {
@@ -19,18 +19,4 @@ pub fn detail(
     flood: bool,
 ) -> RequestDetail {
     RequestDetail { summary: summary(request.line.clone(), ep_names, flood), request }
-}
-
-/// Settings for the UI.
-pub fn settings(s: &countersign_console::settings::Settings) -> Settings {
-    Settings { notify_threshold: s.notify_threshold, notifications_paused: s.notifications_paused }
-}
-
-/// Settings for the core.
-pub fn core_settings(s: &Settings) -> countersign_console::settings::Settings {
-    let tier = s.notify_threshold;
-    countersign_console::settings::Settings {
-        notify_threshold: tier,
-        notifications_paused: s.notifications_paused,
-    }
 }
