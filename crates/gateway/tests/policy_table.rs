@@ -1,4 +1,6 @@
 //! The default Rego policy, case by case, and the demo scenario library against it.
+//!
+//! Long on purpose: one table of cases, each a rule with its trigger and near miss, reads best in one file.
 
 use countersign_gateway::policy::{Outcome, Policy, PolicyInput, DEFAULT_POLICY};
 use countersign_protocol::{StepUpDraft, Tier};
