@@ -2,9 +2,9 @@
 
 use tauri::State;
 
-use countersign_console::keys::{Rotation, RotationOutcome};
+use countersign_console::keys::Rotation;
 
-use crate::dto::{EpRotation, KeyInfo, RotationReport, RotationResult};
+use crate::dto::{KeyInfo, NamedEpRotation, RotationReport};
 use crate::error::IpcResult;
 use crate::Shell;
 
@@ -14,29 +14,16 @@ pub async fn key_info(shell: State<'_, Shell>) -> IpcResult<KeyInfo> {
     Ok(shell.console.key().await?)
 }
 
-/// The IPC view of a rotation: for each enforcement point, whether it took the new key or the
-/// approver must enroll it there by hand, and why. `names` maps ep ids to display names.
+/// The IPC view of a rotation: each enforcement point's answer with its display name and whether
+/// the approver must enroll the new key there by hand. `names` maps ep ids to display names.
 pub fn report(r: Rotation, names: &std::collections::HashMap<String, String>) -> RotationReport {
     let eps = r
         .eps
         .into_iter()
-        .map(|e| {
-            let (result, reason) = match e.outcome {
-                RotationOutcome::Accepted => (RotationResult::Accepted, None),
-                RotationOutcome::Refused { status, message } => {
-                    (RotationResult::Refused, Some(format!("HTTP {status}: {message}")))
-                }
-                RotationOutcome::Unreachable { error } => (RotationResult::Unreachable, Some(error)),
-                RotationOutcome::NotSent { reason } => (RotationResult::NotSent, Some(reason)),
-            };
-            EpRotation {
-                name: names.get(&e.ep).cloned().unwrap_or_else(|| e.ep.clone()),
-                ep: e.ep,
-                url: e.url,
-                needs_enrolment: result != RotationResult::Accepted,
-                result,
-                reason,
-            }
+        .map(|e| NamedEpRotation {
+            name: names.get(&e.ep).cloned().unwrap_or_else(|| e.ep.clone()),
+            needs_enrolment: e.needs_enrolment(),
+            rotation: e,
         })
         .collect();
     RotationReport { key: r.key, old_kid: r.old_kid, eps }

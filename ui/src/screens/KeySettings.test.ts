@@ -53,14 +53,15 @@ describe("KeySettings rotation", () => {
       key: NEW,
       oldKid: "old-kid",
       eps: [
-        { ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false, reason: null },
+        { ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false },
         {
           ep: "ep-b",
           name: `<b>Evil</b>`,
           url: "https://b",
           result: "refused",
           needsEnrolment: true,
-          reason: `HTTP 401: ${hostile}`,
+          status: 401,
+          message: hostile,
         },
         {
           ep: "ep-c",
@@ -68,7 +69,7 @@ describe("KeySettings rotation", () => {
           url: "https://c",
           result: "unreachable",
           needsEnrolment: true,
-          reason: "connection refused",
+          error: "connection refused",
         },
       ],
     });
@@ -96,7 +97,7 @@ describe("KeySettings rotation", () => {
     await rotate({
       key: NEW,
       oldKid: "old-kid",
-      eps: [{ ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false, reason: null }],
+      eps: [{ ep: "ep-a", name: "Payments", url: "https://a", result: "accepted", needsEnrolment: false }],
     });
     expect(screen.getByTestId("rotation-summary").textContent).toContain("Every enforcement point (1) accepted");
     expect(screen.queryAllByTestId("rotation-needs-enrolment")).toHaveLength(0);

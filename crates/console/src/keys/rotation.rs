@@ -149,12 +149,13 @@ impl Rotation {
     /// The enforcement points where the new key is not enrolled: the approver must be enrolled
     /// there again by hand (`countersign key export`, then the gateway's `approvers add`).
     pub fn needs_enrolment(&self) -> impl Iterator<Item = &EpRotation> {
-        self.eps.iter().filter(|e| e.outcome != RotationOutcome::Accepted)
+        self.eps.iter().filter(|e| e.needs_enrolment())
     }
 }
 
 /// One enforcement point's answer to a rotation.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct EpRotation {
     /// Its `ep` id.
     pub ep: String,
@@ -165,8 +166,17 @@ pub struct EpRotation {
     pub outcome: RotationOutcome,
 }
 
+impl EpRotation {
+    /// Whether the new key is not enrolled there (anything but accepted): the approver must enroll
+    /// it by hand.
+    pub fn needs_enrolment(&self) -> bool {
+        self.outcome != RotationOutcome::Accepted
+    }
+}
+
 /// How a rotation statement fared at one enforcement point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum RotationOutcome {
     /// It answered 200 naming the new key: the new key replaces the old one there.
