@@ -248,3 +248,42 @@ impl Console {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::keys::MemoryStore;
+
+    /// Follow, status and unfollow over the actor: an enforcement point that cannot be reached is
+    /// connecting, then offline with its error (a connection change before the watch event), then
+    /// gone once unfollowed.
+    #[tokio::test]
+    async fn follow_status_unfollow() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Console::open(dir.path(), Arc::new(MemoryStore::default())).await.unwrap();
+        let key = countersign_protocol::generate_key();
+        // Port 1 on loopback: connection refused.
+        let id = crate::testing::pin_key(&c, &key.verifying_key(), "http://127.0.0.1:1").await;
+        let (tx, mut updates) = mpsc::unbounded_channel();
+        let subscriptions = Subscriptions::start(c.clone(), move |u| {
+            let _ = tx.send(u);
+        });
+        assert!(subscriptions.status().await.unwrap().is_empty());
+        subscriptions.follow(c.eps().await.unwrap().remove(0));
+        let link = subscriptions.status().await.unwrap().remove(&id);
+        assert!(link.is_some_and(|l| l.state == Connection::Connecting || l.state == Connection::Offline));
+        match updates.recv().await.unwrap() {
+            Update::Connection { ep, link } => {
+                assert_eq!((ep.as_str(), link.state), (id.as_str(), Connection::Offline));
+                assert!(link.error.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(updates.recv().await.unwrap(), Update::Watch(WatchEvent::Disconnected { .. })));
+        assert_eq!(subscriptions.status().await.unwrap()[&id].state, Connection::Offline);
+        subscriptions.unfollow(&id);
+        assert!(subscriptions.status().await.unwrap().is_empty());
+    }
+}
