@@ -235,14 +235,14 @@ fn two_enforcement_points_using_one_request_id_are_each_opened_and_decided() {
         )
     };
     let denied = decide(&b, "deny", "not an enforcement point I know for this").expect("decide b");
-    assert_eq!((denied["ep"].as_str(), denied["id"].as_str()), (Some(b.as_str()), Some(id.as_str())));
+    assert!(denied["outcome"].is_string() && denied["message"].is_string(), "{denied}");
     let d = invoke(&w, "get_request", json!({"ep": b, "id": id})).expect("get b");
     assert_eq!(d["decision"]["verdict"], "deny", "{d}");
     let d = invoke(&w, "get_request", json!({"ep": a, "id": id})).expect("get a");
     assert!(d["decision"].is_null(), "the decision on b's request did not touch a's: {d}");
 
     let approved = decide(&a, "approve", "ticket 1").expect("decide a");
-    assert_eq!((approved["ep"].as_str(), approved["id"].as_str()), (Some(a.as_str()), Some(id.as_str())));
+    assert!(approved["outcome"].is_string() && approved["message"].is_string(), "{approved}");
     let d = invoke(&w, "get_request", json!({"ep": a, "id": id})).expect("get a");
     assert_eq!(d["decision"]["verdict"], "approve", "{d}");
 

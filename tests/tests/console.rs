@@ -1,5 +1,7 @@
 //! Black-box tests of the `countersign` CLI: the real binary, the real gateway on loopback, and the
 //! real Secret Service (gnome-keyring on the private session of `scripts/with-session.sh`).
+//! Longer than the ~450-line guide on purpose: one independent test per CLI behaviour, sharing
+//! this file's set-up.
 
 use base64::Engine as _;
 use countersign_blackbox::console::{dunst_history, KillOnDrop};

@@ -318,13 +318,18 @@ async fn tray_counts_pending_and_its_menu_pauses_opens_and_quits() {
         tray.entry("Pause notifications").await.checked == Some(1)
     })
     .await;
-    let saved = std::process::Command::new("sqlite3")
-        .arg(console.db())
-        .arg("SELECT value FROM settings WHERE key = 'settings'")
-        .output()
-        .expect("sqlite3");
-    let saved = String::from_utf8_lossy(&saved.stdout).to_string();
-    assert!(saved.contains("\"notifications_paused\":true"), "saved settings: {saved}");
+    // GTK ticks a check item itself when it is clicked, so the tick may show before the app has
+    // saved the setting: wait for the saved row too.
+    let saved = || {
+        let out = std::process::Command::new("sqlite3")
+            .arg(console.db())
+            .arg("SELECT value FROM settings WHERE key = 'settings'")
+            .output()
+            .expect("sqlite3");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    eventually(10, "the pause is saved", || async { saved().contains("\"notifications_paused\":true") })
+        .await;
 
     // A new request while paused: the count rises live, and no notification is shown.
     let _ = std::process::Command::new("dunstctl").arg("close-all").status();

@@ -1,4 +1,6 @@
 //! Black-box tests of the reference gateway: the real binary on a loopback port.
+//! Longer than the ~450-line guide on purpose: one independent test per gateway behaviour, sharing
+//! this file's set-up; splitting them would only scatter that set-up.
 
 use countersign_blackbox::*;
 use countersign_protocol::{self as protocol, Verdict};

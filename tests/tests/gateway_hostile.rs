@@ -2,6 +2,8 @@
 //! self-approval by spelling, secrets shown to the wrong approver, grants used beyond what was
 //! approved, removal that does not end access, readable files, and plain transport.
 //! Each test runs the real `countersign-gateway` process on loopback.
+//! Longer than the ~450-line guide on purpose: one test per attack class of issue 9, each with its
+//! own set-up, kept together so the issue's findings map to one file.
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Output};

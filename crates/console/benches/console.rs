@@ -25,8 +25,10 @@ use std::time::{Duration, Instant};
 
 use countersign_console::history::{self, Filter};
 use countersign_console::notify::{Notice, Notifier};
+use countersign_console::outbox::Delivery;
 use countersign_console::settings::Settings;
-use countersign_console::sync::{Delivery, SyncReport, WatchEvent};
+use countersign_console::sync::SyncReport;
+use countersign_console::watch::WatchEvent;
 use countersign_console::{Console, DecisionInput, OsKeyring};
 use countersign_gateway::{store, Config, ServeOptions};
 use countersign_protocol::{

@@ -10,13 +10,13 @@
  * layout; not the paint), with the IPC part in its `detail`; the benchmarks read these figures.
  */
 import { tick } from "svelte";
-import { SvelteMap } from "svelte/reactivity";
 import type { InboxPage } from "../bindings/InboxPage";
 import type { IpcError } from "../bindings/IpcError";
 import type { RequestRef } from "../bindings/RequestRef";
 import type { RequestSummary } from "../bindings/RequestSummary";
 import { listRequests } from "./api";
 import { sameRequest } from "./nav.svelte";
+import { PagedList } from "./pagedList.svelte";
 
 /** Rows per page: a few screens' worth. */
 export const PAGE = 100;
@@ -30,11 +30,17 @@ class Inbox {
   nextExpiry = $state<number | null>(null);
   loaded = $state(false);
   error = $state<IpcError | null>(null);
-  /** Page index → rows. */
-  #pages = new SvelteMap<number, RequestSummary[]>();
-  #loading = new Set<number>();
-  /** Bumped by each refresh: answers to older requests are dropped. */
-  #generation = 0;
+  #rows = new PagedList<RequestSummary, InboxPage>(PAGE, {
+    load: listRequests,
+    landed: (a) => {
+      this.total = a.total;
+      this.pending = a.pending;
+      this.nextExpiry = a.nextExpiry;
+    },
+    failed: (e) => {
+      this.error = e;
+    },
+  });
   /** The rows the list last showed. */
   #view: [number, number] = [0, PAGE];
   #inFlight: Promise<void> | null = null;
@@ -44,24 +50,18 @@ class Inbox {
 
   /** The row at index `i`, when its page is loaded. */
   row(i: number): RequestSummary | undefined {
-    return this.#pages.get(Math.floor(i / PAGE))?.[i % PAGE];
+    return this.#rows.row(i);
   }
 
   /** The index of a loaded row, or -1. */
   indexOf(request: RequestRef): number {
-    for (const [p, rows] of this.#pages) {
-      const i = rows.findIndex((r) => sameRequest(r, request));
-      if (i >= 0) return p * PAGE + i;
-    }
-    return -1;
+    return this.#rows.indexWhere((r) => sameRequest(r, request));
   }
 
   /** The list shows rows [start, end): load their pages. */
   show(start: number, end: number): void {
     this.#view = [start, Math.max(start + 1, end)];
-    for (const p of this.#pagesOf(this.#view)) {
-      if (!this.#pages.has(p)) void this.#fetch(p, this.#generation);
-    }
+    this.#rows.show(...this.#view);
   }
 
   refresh(): Promise<void> {
@@ -73,21 +73,15 @@ class Inbox {
       do {
         this.#again = false;
         const start = performance.now();
-        const generation = ++this.#generation;
-        const wanted = this.#pagesOf(this.#view);
-        this.#loading.clear();
-        const answers = await Promise.all(wanted.map((p) => this.#get(p)));
+        const outcome = await this.#rows.refresh(this.#rows.pagesOf(...this.#view));
         const ipcMs = performance.now() - start;
-        if (generation !== this.#generation) continue;
-        const failed = answers.find((a): a is IpcError => !("rows" in a));
-        if (failed) {
-          this.error = failed;
-        } else {
-          this.#pages.clear();
-          for (const a of answers as InboxPage[]) this.#apply(a);
+        if (outcome === "stale") continue;
+        if (outcome === "done") {
           this.error = null;
           // The list may have scrolled while this refresh was in flight: load what it shows now.
           this.show(...this.#view);
+        } else {
+          this.error = outcome;
         }
         this.loaded = true;
         await tick();
@@ -104,37 +98,6 @@ class Inbox {
       this.#inFlight = null;
     })();
     return this.#inFlight;
-  }
-
-  #pagesOf([start, end]: [number, number]): number[] {
-    const out: number[] = [];
-    for (let p = Math.floor(start / PAGE); p <= Math.floor((end - 1) / PAGE); p++) out.push(p);
-    return out;
-  }
-
-  async #get(p: number): Promise<InboxPage | IpcError> {
-    try {
-      return await listRequests(p * PAGE, PAGE);
-    } catch (e) {
-      return e as IpcError;
-    }
-  }
-
-  async #fetch(p: number, generation: number): Promise<void> {
-    if (this.#loading.has(p)) return;
-    this.#loading.add(p);
-    const answer = await this.#get(p);
-    this.#loading.delete(p);
-    if (generation !== this.#generation) return;
-    if ("rows" in answer) this.#apply(answer);
-    else this.error = answer;
-  }
-
-  #apply(a: InboxPage): void {
-    this.#pages.set(Math.floor(a.offset / PAGE), a.rows);
-    this.total = a.total;
-    this.pending = a.pending;
-    this.nextExpiry = a.nextExpiry;
   }
 }
 

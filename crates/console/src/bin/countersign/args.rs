@@ -184,8 +184,9 @@ pub struct FilterArgs {
     /// Only requests of this tier.
     #[arg(long)]
     pub tier: Option<String>,
-    /// Only requests this console decided this way.
-    #[arg(long, value_parser = ["approve", "deny"])]
+    /// Only requests that ended this way: approve or deny (this console's decision), expired or
+    /// withdrawn (as the enforcement point reported it).
+    #[arg(long, value_parser = ["approve", "deny", "expired", "withdrawn"])]
     pub decision: Option<String>,
     /// Full-text search: every word must occur.
     #[arg(long, num_args = 1.., value_delimiter = None)]
