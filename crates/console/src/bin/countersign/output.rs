@@ -14,7 +14,7 @@ use countersign_console::review::{answer_words, row_summary, ExportFormat};
 use countersign_console::sync::SyncReport;
 use countersign_console::watch::WatchEvent;
 use countersign_console::{now, Console, ConsoleError, Result};
-use countersign_protocol::{jwk::fingerprint, Verdict};
+use countersign_protocol::{jwk::fingerprint, Action, Verdict};
 use serde_json::Value;
 
 /// `println!` that ends the process quietly when stdout is closed (e.g. piped into `head`).
@@ -203,35 +203,31 @@ pub fn pending(items: &[RequestDetail]) {
     }
 }
 
-/// A request string for one line of `show`: hidden characters and newlines made visible.
-fn text(v: &Value) -> String {
-    visible_line(v.as_str().unwrap_or(""))
-}
-
-/// `show`: everything about one request.
+/// `show`: everything about one request, from its typed claims.
 pub fn request(r: &RequestDetail) {
-    let (c, l) = (&r.raw, &r.line);
+    let (c, l) = (&r.claims, &r.line);
     out!("request   {}  ({})", visible_line(&l.id), visible_line(&l.ep));
     out!("state     {}", l.state.words());
     out!("tier      {} — {} approval(s) required", l.tier.as_str(), l.approvals_required);
-    out!("policy    {} ({})", text(&c["policy"]["reason"]), text(&c["policy"]["id"]));
+    out!("policy    {} ({})", visible_line(&c.policy.reason), visible_line(&c.policy.id));
     out!("expires   in {}s", r.seconds_left);
-    out!("agent     {} <{}>", text(&c["identity"]["display"]), text(&c["identity"]["workload"]));
-    for (i, p) in c["identity"]["on_behalf_of"].as_array().into_iter().flatten().enumerate() {
-        out!("{}for {} <{}>", "  ".repeat(i + 5), text(&p["display"]), text(&p["sub"]));
+    out!("agent     {} <{}>", visible_line(&c.identity.display), visible_line(&c.identity.workload));
+    for (i, p) in c.identity.on_behalf_of.iter().enumerate() {
+        out!("{}for {} <{}>", "  ".repeat(i + 5), visible_line(&p.display), visible_line(&p.sub));
     }
-    if let Some(cred) = c["identity"].get("credential") {
-        out!("credential {} (expires {})", text(&cred["kind"]), text(&cred["expires_at"]));
+    if let Some(cred) = &c.identity.credential {
+        let expires = cred.expires_at.as_deref().unwrap_or("");
+        out!("credential {} (expires {})", visible_line(&cred.kind), visible_line(expires));
     }
-    out!("purpose   {}: {}", text(&c["purpose"]["code"]), text(&c["purpose"]["statement"]));
-    let cats: Vec<String> = c["data"]["categories"].as_array().into_iter().flatten().map(text).collect();
-    out!("data      {} [{}]", text(&c["data"]["class"]), cats.join(", "));
-    out!("target    {} / {}", text(&c["target"]["system"]), text(&c["target"]["environment"]));
+    out!("purpose   {}: {}", visible_line(&c.purpose.code), visible_line(&c.purpose.statement));
+    let cats: Vec<String> = c.data.categories.iter().map(|s| visible_line(s)).collect();
+    out!("data      {} [{}]", c.data.class.as_str(), cats.join(", "));
+    out!("target    {} / {}", visible_line(&c.target.system), visible_line(&c.target.environment));
     out!("actions");
-    for (i, a) in c["actions"].as_array().into_iter().flatten().enumerate() {
+    for (i, a) in c.actions.iter().enumerate() {
         action(i + 1, a);
     }
-    if c.get("binding").and_then(|b| b["required"].as_bool()) == Some(true) {
+    if l.binding_required {
         out!("binding   REQUIRED: approve with --code CODE, read to you by the person the agent acts for");
     }
     if let Some(d) = &r.decision {
@@ -246,18 +242,19 @@ pub fn request(r: &RequestDetail) {
 }
 
 /// One numbered action of `show`, its arguments, and what hides in them.
-fn action(n: usize, a: &Value) {
-    let op = a.get("operation").map(|o| format!(".{}", text(o))).unwrap_or_default();
-    let target = a.get("target").map(|t| format!(" on {}", text(t))).unwrap_or_default();
-    let rev = if a["reversible"].as_bool() == Some(true) { "reversible" } else { "IRREVERSIBLE" };
-    out!("  {n}. {}{op}{target}  ({rev})", text(&a["tool"]));
-    let args = serde_json::to_string_pretty(&a["args"]).unwrap_or_default();
-    for line in visible(&args).0.lines() {
+fn action(n: usize, a: &Action) {
+    let op = a.operation.as_deref().map(|o| format!(".{}", visible_line(o))).unwrap_or_default();
+    let target = a.target.as_deref().map(|t| format!(" on {}", visible_line(t))).unwrap_or_default();
+    let rev = if a.reversible { "reversible" } else { "IRREVERSIBLE" };
+    out!("  {n}. {}{op}{target}  ({rev})", visible_line(&a.tool));
+    let args = Value::Object(a.args.clone());
+    let pretty = serde_json::to_string_pretty(&args).unwrap_or_default();
+    for line in visible(&pretty).0.lines() {
         out!("       {line}");
     }
     // Text smuggled in invisible characters (tag characters, variation selectors), decoded.
     let mut strings = Vec::new();
-    collect_strings(&a["args"], &mut strings);
+    collect_strings(&args, &mut strings);
     for hidden in strings.iter().flat_map(|s| smuggled(s)) {
         out!("       ⚠ HIDDEN TEXT in invisible characters: {hidden}");
     }
