@@ -534,3 +534,22 @@ async fn admin_commands_succeed_while_the_gateway_is_writing() {
     assert!(sent >= 20, "the gateway was writing meanwhile ({sent} submissions)");
     assert_eq!(listed.lines().filter(|l| l.contains("@acme.example")).count(), 8, "{listed}");
 }
+
+/// Ids are base64url and one in 64 begins with "-": the admin CLI takes them as values, not flags
+/// (a grant id `-7Ag2…` was refused as "unexpected argument '-7'").
+#[test]
+fn admin_commands_take_ids_that_begin_with_a_hyphen() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().to_str().expect("utf-8");
+    for (args, said) in [
+        (["grants", "revoke", "--data", data, "--jti", "-7Ag2FzzZijtd62pqF0zAg"], "no unrevoked grant -7Ag2"),
+        (
+            ["approvers", "remove", "--data", data, "--kid", "-7Ag2FzzZijtd62pqF0zAg"],
+            "no active approver with key id -7Ag2",
+        ),
+    ] {
+        let out = std::process::Command::new(bin("countersign-gateway")).args(args).output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(said), "{args:?}: {stderr}");
+    }
+}

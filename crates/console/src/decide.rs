@@ -78,7 +78,8 @@ impl Console {
     /// Everything checked before signing a decision on `id` at time `t`.
     async fn signable(&self, ep: Option<&str>, id: &str, input: &DecisionInput, t: i64) -> Result<Signable> {
         let req = self.find(ep, id).await?;
-        if req.stored_state() != RequestState::Pending {
+        // Fail closed: only a request stored as pending, in a word this version knows, is decided.
+        if req.state.parse::<RequestState>().ok() != Some(RequestState::Pending) {
             return Err(ConsoleError::Refused(format!("the request is already {}", req.state)));
         }
         if req.exp <= t {

@@ -99,6 +99,8 @@ fn stopped() -> ConsoleError {
 struct Followed {
     kid: String,
     url: String,
+    /// The pin's own trust root: a re-pin with another one restarts the watch.
+    ca_cert: Option<String>,
     task: tokio::task::AbortHandle,
 }
 
@@ -141,10 +143,12 @@ impl<F: Fn(Update) + Send + 'static> Actor<F> {
                     None => return,
                 },
                 Some(event) = self.seen.recv() => self.seen(event),
-                Some(done) = self.tasks.join_next_with_id() => {
-                    if let Ok((task, (ep, Err(error)))) = done {
-                        self.failed(task, ep, error);
-                    }
+                Some(done) = self.tasks.join_next_with_id() => match done {
+                    Ok((task, (ep, Err(error)))) => self.failed(task, ep, error),
+                    // A watch that panicked must not look followed (its link would stay
+                    // "connected" and a rescan would never restart it): it stops, with an error.
+                    Err(e) if e.is_panic() => self.panicked(e.id()),
+                    _ => {}
                 }
             }
         }
@@ -152,12 +156,12 @@ impl<F: Fn(Update) + Send + 'static> Actor<F> {
 
     fn follow(&mut self, ep: Ep) {
         if let Some(f) = self.following.get(&ep.ep) {
-            if f.kid == ep.kid && f.url == ep.url {
+            if f.kid == ep.kid && f.url == ep.url && f.ca_cert == ep.ca_cert {
                 return;
             }
             f.task.abort();
         }
-        let (id, kid, url) = (ep.ep.clone(), ep.kid.clone(), ep.url.clone());
+        let (id, kid, url, ca_cert) = (ep.ep.clone(), ep.kid.clone(), ep.url.clone(), ep.ca_cert.clone());
         let (console, seen) = (self.console.clone(), self.seen_tx.clone());
         let task = self.tasks.spawn(async move {
             let id = ep.ep.clone();
@@ -167,7 +171,7 @@ impl<F: Fn(Update) + Send + 'static> Actor<F> {
             (id, console.watch_ep(ep, on_event).await)
         });
         self.links.insert(id.clone(), Link { state: Connection::Connecting, error: None });
-        self.following.insert(id, Followed { kid, url, task });
+        self.following.insert(id, Followed { kid, url, ca_cert, task });
     }
 
     fn unfollow(&mut self, ep: &str) {
@@ -193,6 +197,13 @@ impl<F: Fn(Update) + Send + 'static> Actor<F> {
             }
         }
         (self.on_update)(Update::Watch(event));
+    }
+
+    fn panicked(&mut self, task: tokio::task::Id) {
+        let Some((ep, f)) = self.following.iter().find(|(_, f)| f.task.id() == task) else { return };
+        let (ep, url) = (ep.clone(), f.url.clone());
+        let error = ConsoleError::Network { url, message: "its watch stopped on an internal error".into() };
+        self.failed(task, ep, error);
     }
 
     fn failed(&mut self, task: tokio::task::Id, ep: String, error: ConsoleError) {

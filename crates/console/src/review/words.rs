@@ -72,7 +72,11 @@ pub fn row_summary(detail: &HistoryDetail) -> String {
             }
             text
         }
-        HistoryDetail::Unreadable { detail, .. } => cut(&detail.to_string()),
+        // Not its raw detail: a row of a known kind that failed to parse may hold a signed token
+        // (which carries a binding code). `history export` has the stored text.
+        HistoryDetail::Unreadable { .. } => {
+            "(a row this version cannot read; `history export` has it)".into()
+        }
     }
 }
 
@@ -134,6 +138,10 @@ mod tests {
         assert_eq!(summary("resolved", json!({"state": "withdrawn"})), "→ withdrawn");
         let sent = json!({"old_kid": null, "new_kid": kid, "outcome": {"result": "accepted"}});
         assert_eq!(summary("key rotation sent", sent.clone()), sent.to_string());
-        assert_eq!(summary("something new", json!({"a": 1})), r#"{"a":1}"#);
+        // An unreadable row is not dumped: a known kind that failed to parse may hold a signed token.
+        let token = json!({"verdict": "approve", "jwt": "eyJ.binding_code.sig"});
+        for (kind, detail) in [("something new", json!({"a": 1})), ("decision signed", token)] {
+            assert_eq!(summary(kind, detail), "(a row this version cannot read; `history export` has it)");
+        }
     }
 }

@@ -164,8 +164,8 @@ pub enum ApproversCommand {
         /// Data directory.
         #[arg(long)]
         data: PathBuf,
-        /// The approver's key id.
-        #[arg(long)]
+        /// The approver's key id (base64url: it may begin with "-").
+        #[arg(long, allow_hyphen_values = true)]
         kid: String,
     },
 }
@@ -230,8 +230,8 @@ pub enum GrantsCommand {
         /// Data directory.
         #[arg(long)]
         data: PathBuf,
-        /// The grant's id.
-        #[arg(long)]
+        /// The grant's id (base64url: it may begin with "-").
+        #[arg(long, allow_hyphen_values = true)]
         jti: String,
     },
 }
