@@ -286,15 +286,28 @@ async fn main() -> anyhow::Result<()> {
         console.sync_ep(&ep, &mut pass).await?;
         passes.push(t0.elapsed());
         anyhow::ensure!(pass.new == 0 && pass.rejected == 0 && pass.resolved == 0, "{pass:?}");
+        // The list is paged (by count and bytes, with a cursor), as the sync pass reads it.
         let t0 = Instant::now();
-        let list: serde_json::Value = http
-            .get(format!("{url}/v1/step-ups?state=pending"))
-            .bearer_auth(base_auth()?)
-            .send()
-            .await?
-            .json()
-            .await?;
-        anyhow::ensure!(list["items"].as_array().map_or(0, Vec::len) >= stored, "pending list short");
+        let (mut listed, mut after) = (0, None::<String>);
+        loop {
+            let cursor = after.as_deref().map(|a| format!("&after={a}")).unwrap_or_default();
+            let page: serde_json::Value = http
+                .get(format!(
+                    "{url}/v1/step-ups?state=pending&limit={}{cursor}",
+                    countersign_console::sync::BACKFILL_PAGE
+                ))
+                .bearer_auth(base_auth()?)
+                .send()
+                .await?
+                .json()
+                .await?;
+            listed += page["items"].as_array().map_or(0, Vec::len);
+            match page["next"].as_str() {
+                Some(next) => after = Some(next.to_string()),
+                None => break,
+            }
+        }
+        anyhow::ensure!(listed >= stored, "pending list short: {listed}");
         gets.push(t0.elapsed());
     }
     report(&format!("sync pass, {stored} pending already stored"), &mut passes);
