@@ -21,6 +21,8 @@ pub struct InboxPage {
 
 #[derive(sqlx::FromRow)]
 struct InboxRow {
+    ep: String,
+    id: String,
     undelivered: bool,
     glance: Option<String>,
     claims: Option<String>,
@@ -46,7 +48,7 @@ impl Console {
     pub async fn inbox_page(&self, offset: u32, limit: u32) -> Result<InboxPage> {
         let t = now();
         let rows = sqlx::query_as::<_, InboxRow>(
-            "SELECT r.glance,
+            "SELECT r.ep, r.id, r.glance,
                     CASE WHEN r.glance IS NULL OR json_extract(r.glance, '$.purposeCode') IS NULL
                          THEN r.claims END AS claims,
                     EXISTS (SELECT 1 FROM decisions d
@@ -94,6 +96,8 @@ impl Console {
                     }
                 };
                 line.state = if r.undelivered { InboxState::Undelivered } else { InboxState::Pending };
+                // The address is the row's key, never what the stored JSON says it is.
+                (line.ep, line.id) = (r.ep, r.id);
                 Ok(line)
             })
             .collect::<Result<Vec<_>>>()?;
