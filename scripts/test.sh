@@ -51,4 +51,5 @@ interop_passed=$(count target/interop.log "^interop: [0-9]+ passed" 2)
 echo
 echo "rust: $rust_passed passed, $rust_failed failed; vitest: $vitest_passed passed; interop: $interop_passed checks passed"
 echo "summary: $((rust_passed + vitest_passed + interop_passed)) passed, $rust_failed failed"
+echo "build directory: $(du -sh target 2>/dev/null | cut -f1) (disk left: $(df -h --output=avail . | tail -1 | tr -d " "))"
 [ "$rust_failed" -eq 0 ]
