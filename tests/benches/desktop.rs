@@ -1,9 +1,13 @@
-//! Desktop app figures: cold start to inbox rendered, resident memory of all the app's processes
-//! (web view included) with 1,000 pending, and the inbox with 10,000 pending.
+//! Desktop app figures, each with a same-run baseline: cold start to inbox rendered, the first inbox render at
+//! every start-up, and the memory of all the app's processes (web view included) with 1,000 pending and with
+//! 10,000 after scrolling through them — as ratios to an empty Tauri 2 window measured the same way in the run.
 //!
 //! Run inside the private session: `bash scripts/with-session.sh cargo bench -p countersign-blackbox --bench desktop`
-//! (after `cargo build --workspace --bins`). Prints figures; asserts nothing.
+//! (after `cargo build --workspace --bins`). The bench itself builds the release binaries and the empty window
+//! (`src-tauri/examples/empty_window.rs`) with the bench's profile, so both are fresh and built alike. Prints
+//! figures; asserts nothing.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use countersign_blackbox::app::AppProcess;
@@ -13,6 +17,29 @@ use countersign_blackbox::*;
 use serde_json::json;
 
 const AGENT: &str = "spiffe://acme.example/ns/bench/sa/agent";
+
+/// The binaries this bench runs (gateway, CLI, app) and the app's same-run baseline, built release like the
+/// bench itself (`bin_dir` is `target/release`): a stale release binary, or a baseline built with other
+/// features, would measure something else.
+fn build_app_and_baseline() -> PathBuf {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "--release", "--bins", "--example", "empty_window"])
+        .args([
+            "-p",
+            "countersign-gateway",
+            "-p",
+            "countersign-console-core",
+            "-p",
+            "countersign-console-app",
+        ])
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "building the release app and the empty window failed");
+    let empty = bin_dir().join("examples/empty_window");
+    assert!(empty.exists(), "{} is missing", empty.display());
+    empty
+}
 
 /// Fill the gateway with `n` pending requests and sync them into the console profile.
 async fn fill(gw: &Gateway, console: &Console, agent: &Agent, n: usize) {
@@ -34,59 +61,107 @@ async fn fill(gw: &Gateway, console: &Console, agent: &Agent, n: usize) {
     console.ok(&["sync"]);
 }
 
-/// Memory of every process in the driver's process group but the driver and WebKitWebDriver
-/// themselves — the app, its web content and network processes: (RSS, PSS) in KiB. PSS splits
-/// shared pages among the processes that share them, so it is the fair sum; RSS counts shared
-/// libraries once per process.
-fn app_memory_kib(driver: &Driver) -> (u64, u64, String) {
-    let pgid = driver.pid().to_string();
-    let (mut rss, mut pss) = (0, 0);
-    let mut each = Vec::new();
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if fields.get(2) != Some(&pgid.as_str()) {
-            continue;
-        }
-        let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-        if comm.trim() == "tauri-driver" || comm.trim().starts_with("WebKitWebDriver") {
-            continue;
-        }
-        let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
-        let field = |name: &str| {
-            rollup
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        rss += field("Rss:");
-        pss += field("Pss:");
-        each.push(format!("{} {:.0}", comm.trim(), field("Pss:") as f64 / 1024.0));
-    }
-    (rss, pss, each.join(", "))
+/// Memory of every process in the driver's process group but the driver and WebKitWebDriver themselves — the
+/// app (or the empty window), its web content and network processes. PSS splits shared pages among the
+/// processes that share them, so it is the fair sum; RSS counts shared libraries once per process.
+#[derive(Debug, Default)]
+struct Memory {
+    rss_kib: u64,
+    pss_kib: u64,
+    /// Per process: name, PSS KiB, of which anonymous (heaps) KiB.
+    each: Vec<(String, u64, u64)>,
 }
 
-fn mib((rss, pss, each): (u64, u64, String)) -> String {
-    format!(
-        "PSS {:.1} MiB (RSS {:.1} MiB; PSS MiB by process: {each})",
-        pss as f64 / 1024.0,
-        rss as f64 / 1024.0
-    )
+impl Memory {
+    fn of(driver: &Driver) -> Memory {
+        let pgid = driver.pid().to_string();
+        let mut m = Memory::default();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.get(2) != Some(&pgid.as_str()) {
+                continue;
+            }
+            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+            let comm = comm.trim();
+            if comm == "tauri-driver" || comm.starts_with("WebKitWebDriver") {
+                continue;
+            }
+            let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
+            let field = |name: &str| {
+                rollup
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            m.rss_kib += field("Rss:");
+            m.pss_kib += field("Pss:");
+            m.each.push((comm.to_string(), field("Pss:"), field("Pss_Anon:")));
+        }
+        m
+    }
+
+    fn mib(&self) -> f64 {
+        self.pss_kib as f64 / 1024.0
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let each: Vec<String> = self
+            .each
+            .iter()
+            .map(|(name, pss, anon)| {
+                format!("{name} {:.0} (anon {:.0})", *pss as f64 / 1024.0, *anon as f64 / 1024.0)
+            })
+            .collect();
+        write!(
+            f,
+            "PSS {:.1} MiB (RSS {:.1} MiB; PSS MiB by process: {})",
+            self.mib(),
+            self.rss_kib as f64 / 1024.0,
+            each.join(", ")
+        )
+    }
+}
+
+/// tauri-driver with the environment the app is launched with in these runs.
+fn driver(console: &Console) -> Driver {
+    Driver::start(&[
+        ("COUNTERSIGN_HOME", console.dir().to_str().expect("utf-8")),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+    ])
 }
 
 async fn launch_until_rows(console: &Console, rows: usize) -> (Driver, Session, Duration) {
-    let driver = Driver::start(&[
-        ("COUNTERSIGN_HOME", console.dir().to_str().expect("utf-8")),
-        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
-    ]);
+    let driver = driver(console);
     let t = Instant::now();
     let s = Session::new(&driver, &bin("countersign-console"), &[]).await;
     s.wait_for("[data-testid=inbox-row]", rows, 300).await;
     (driver, s, t.elapsed())
 }
+
+/// The same-run baseline: the empty window launched through the same driver, with the same environment and
+/// the same settling time as the app before its memory is read.
+async fn empty_window_memory(console: &Console, empty: &std::path::Path) -> Memory {
+    let driver = driver(console);
+    let s = Session::new(&driver, empty, &[]).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while s.script("return document.readyState", json!([])).await != json!("complete") {
+        assert!(Instant::now() < deadline, "the empty window never loaded its page");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(SETTLE).await;
+    let m = Memory::of(&driver);
+    s.close().await;
+    m
+}
+
+/// How long a launched window settles before its memory is read.
+const SETTLE: Duration = Duration::from_secs(3);
 
 /// Launch the app as a user does (no WebDriver), until it logs that the UI drew its first inbox
 /// and the window was shown: (wall time from spawn, the app's own figures from its log line:
@@ -111,6 +186,23 @@ fn cold_start(console: &Console) -> (Duration, String, String) {
     drop(app);
     std::thread::sleep(Duration::from_millis(300));
     took.expect("the app never reported its first inbox")
+}
+
+/// Five cold starts; prints every run's first inbox render (the app's own log), not only a median.
+fn cold_starts(console: &Console, pending: &str) -> Vec<Duration> {
+    let (mut starts, mut own, mut renders) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let (took, app_says, render) = cold_start(console);
+        starts.push(took);
+        own.push(app_says);
+        renders.push(render);
+    }
+    println!(
+        "{pending} pending: first inbox render at start-up, every run (app's log)   {} ms  (target ≤ 100 ms each; start-up to window shown {} ms)",
+        renders.join(", "),
+        own.join(", ")
+    );
+    starts
 }
 
 /// The inbox's own timings (`inbox-refresh` performance measures): [total ms, IPC ms, rows] each.
@@ -146,6 +238,39 @@ async fn scroll_frames(s: &Session, frames: u32) -> Vec<f64> {
     xs
 }
 
+/// Scroll the inbox from the top to the bottom, a screen per frame (every page is fetched on the way), in
+/// calls short enough for the driver's script timeout; then wait for the last rows to be drawn.
+async fn scroll_through(s: &Session) {
+    s.script("document.querySelector('.list .viewport').scrollTop = 0;", json!([])).await;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let at_end = s
+            .script(
+                "const el = document.querySelector('.list .viewport');\
+                 return new Promise(done => { let i = 0;\
+                   const step = () => { el.scrollTop += el.clientHeight;\
+                     const end = el.scrollTop + el.clientHeight >= el.scrollHeight - 1;\
+                     if (end || ++i >= 200) done(end); else requestAnimationFrame(step); };\
+                   requestAnimationFrame(step); });",
+                json!([]),
+            )
+            .await;
+        if at_end == json!(true) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "scrolling through the inbox took over 300 s");
+    }
+    let last = s.script(
+        "return new Promise(done => { const t0 = performance.now(); const check = () => {\
+           const rows = document.querySelectorAll('[data-testid=inbox-row]');\
+           const slots = document.querySelectorAll('.list .slot');\
+           if ((rows.length > 0 && rows.length === slots.length) || performance.now() - t0 > 10000) done(rows.length);\
+           else setTimeout(check, 50); }; check(); });",
+        json!([]),
+    );
+    assert!(last.await.as_u64().unwrap_or(0) > 0, "the last page never landed");
+}
+
 fn pct(xs: &[f64], p: f64) -> f64 {
     xs[((xs.len() as f64 * p).ceil() as usize).clamp(1, xs.len()) - 1]
 }
@@ -159,6 +284,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
+    let empty = build_app_and_baseline();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let dir = tempfile::tempdir().expect("tmp");
@@ -169,47 +295,49 @@ fn main() {
         fill(&gw, &console, &agent, 20).await;
 
         // Cold start as a user launches it: process spawn → first inbox drawn and window shown.
-        let (mut starts, mut own, mut renders) = (Vec::new(), Vec::new(), Vec::new());
-        for _ in 0..5 {
-            let (took, app_says, render) = cold_start(&console);
-            starts.push(took);
-            own.push(app_says);
-            renders.push(render);
-        }
+        let starts = cold_starts(&console, "20");
         let t = Instant::now();
         for _ in 0..3 {
             console.ok(&["pending", "--json"]);
         }
         let cli = t.elapsed() / 3;
         println!(
-            "cold start → inbox drawn, window shown (20 pending)  median {} ms of 5 (app's own log: {} ms; same-run baseline: CLI `pending --json` {} ms)",
+            "cold start → inbox drawn, window shown (20 pending)  median {} ms of 5 (same-run baseline: CLI `pending --json` {} ms)",
             median(starts).as_millis(),
-            own.join("/"),
             cli.as_millis()
         );
-        println!("20 pending: first inbox render (app's log)    {} ms", renders.join("/"));
         let (_driver, s, took) = launch_until_rows(&console, 1).await;
         println!("cold start through WebDriver (session + first row)     {} ms", took.as_millis());
         s.close().await;
 
+        let baseline = empty_window_memory(&console, &empty).await;
+        println!("same-run baseline: memory, empty Tauri 2 window   {baseline}");
+
         fill(&gw, &console, &agent, 980).await;
+        cold_starts(&console, "1,000");
         let (driver, s, took) = launch_until_rows(&console, 1).await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let mem = app_memory_kib(&driver);
+        tokio::time::sleep(SETTLE).await;
+        let mem_1k = Memory::of(&driver);
         println!("1,000 pending: start → inbox rendered (WebDriver) {} ms", took.as_millis());
-        println!("1,000 pending: memory, all app processes    {}", mib(mem));
+        println!(
+            "1,000 pending: memory, all app processes    {mem_1k}\n    = {:.2}× the empty window (target ≤ 1.2×)",
+            mem_1k.mib() / baseline.mib()
+        );
         s.close().await;
         drop(driver);
 
         fill(&gw, &console, &agent, 9_000).await;
+        cold_starts(&console, "10,000");
         let (driver, s, took) = launch_until_rows(&console, 1).await;
         println!("10,000 pending: start → rows (WebDriver)      {} ms", took.as_millis());
-        let first = refresh_timings(&s).await;
-        if let Some((total, ipc, rows)) = first.first() {
-            println!(
-                "10,000 pending: first inbox render           {total:.0} ms  (IPC {ipc:.0} ms; {rows} rows; target 100 ms)"
-            );
-        }
+        let first = s
+            .script(
+                "const m = performance.getEntriesByName('inbox-refresh')[0];\
+                 return m ? Object.assign({ ms: m.duration }, m.detail) : null;",
+                json!([]),
+            )
+            .await;
+        println!("10,000 pending: first inbox render (WebDriver launch; ms, where it went)  {first}");
         // A new request arrives while 10,000 wait: the app refetches and redraws.
         let mut renders = Vec::new();
         for _ in 0..5 {
@@ -250,7 +378,19 @@ fn main() {
         // The page scrolled to is fetched as the list gets there: wait for its rows.
         let rendered = s.wait_for("[data-testid=inbox-row]", 1, 10).await.len();
         println!("10,000 pending: rows in the DOM              {rendered} (virtualized)");
-        println!("10,000 pending: memory, all app processes   {}", mib(app_memory_kib(&driver)));
+        let t = Instant::now();
+        scroll_through(&s).await;
+        println!("10,000 pending: scrolled through all of them  {:.1} s", t.elapsed().as_secs_f64());
+        tokio::time::sleep(SETTLE).await;
+        let mem_10k = Memory::of(&driver);
+        println!(
+            "10,000 pending, scrolled through: memory, all app processes   {mem_10k}\n    = {:.2}× the 1,000-pending figure (target ≤ 1.1×), {:.2}× the empty window",
+            mem_10k.mib() / mem_1k.mib(),
+            mem_10k.mib() / baseline.mib()
+        );
         s.close().await;
+        drop(driver);
+        let again = empty_window_memory(&console, &empty).await;
+        println!("same-run baseline again (the machine's drift): empty window   {again}");
     });
 }

@@ -1,7 +1,9 @@
 /**
  * A long list kept in Rust and paged into the UI as it scrolls into view: the inbox and the history both use it.
- * Only fetched pages are held; a reset (a new filter, a refresh) drops them, and answers to requests made before
- * the reset are ignored, so a slow answer never overwrites a newer one.
+ * Only the pages in view and `margin` pages on either side are held: pages that scroll farther out are dropped
+ * (and an answer for one that lands out there is not kept), and fetched again on return, so memory stays flat
+ * however far the list is scrolled. A reset (a new filter, a refresh) drops them all, and answers to requests
+ * made before the reset are ignored, so a slow answer never overwrites a newer one.
  */
 import { SvelteMap, SvelteSet } from "svelte/reactivity";
 import type { IpcError } from "../bindings/IpcError";
@@ -28,10 +30,14 @@ export class PagedList<Row, P extends Page<Row>> {
   #loading = new SvelteSet<number>();
   /** Bumped by every reset: answers to older requests are dropped. */
   #generation = 0;
+  /** The pages kept, first and last (inclusive): those last shown, and `margin` more on either side. */
+  #kept: [number, number] = [0, Infinity];
 
   constructor(
     readonly size: number,
     private readonly source: Source<Row, P>,
+    /** Pages kept beyond those in view on either side. */
+    readonly margin = 1,
   ) {}
 
   /** Row `i`, once its page is in. */
@@ -55,10 +61,21 @@ export class PagedList<Row, P extends Page<Row>> {
     return out;
   }
 
-  /** Rows [start, end) are on screen: fetch the pages they are on that are not in yet. */
+  /** How many pages are held (the bound the margin keeps). */
+  get held(): number {
+    return this.#pages.size;
+  }
+
+  /**
+   * Rows [start, end) are on screen: fetch the pages they are on that are not in yet, and drop the pages more
+   * than `margin` pages away from them.
+   */
   show(start: number, end: number): void {
     if (end <= start) return;
-    for (const p of this.pagesOf(start, end)) void this.#fetch(p);
+    const pages = this.pagesOf(start, end);
+    this.#kept = [pages[0] - this.margin, pages[pages.length - 1] + this.margin];
+    for (const p of [...this.#pages.keys()]) if (!this.#keeps(p)) this.#pages.delete(p);
+    for (const p of pages) void this.#fetch(p);
   }
 
   /** Drop every page and ignore every answer in flight. */
@@ -99,8 +116,14 @@ export class PagedList<Row, P extends Page<Row>> {
     const answer = await this.#get(p);
     if (generation !== this.#generation) return;
     this.#loading.delete(p);
-    if ("rows" in answer) this.#land(p, answer);
-    else this.source.failed(answer);
+    if (!("rows" in answer)) this.source.failed(answer);
+    else if (this.#keeps(p)) this.#land(p, answer);
+    // Scrolled far away while it was on its way: its totals still count, its rows are not kept.
+    else this.source.landed(answer);
+  }
+
+  #keeps(p: number): boolean {
+    return p >= this.#kept[0] && p <= this.#kept[1];
   }
 
   #land(p: number, page: P): void {

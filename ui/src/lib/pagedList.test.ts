@@ -63,4 +63,40 @@ describe("PagedList", () => {
     expect(await newer).toBe("done");
     expect(list.row(0)).toBe(30);
   });
+
+  it("drops pages far out of view, keeps the margin, and fetches a dropped page again on return", async () => {
+    const m = manual();
+    const list = new PagedList(2, m.source, 1);
+    for (let p = 0; p < 6; p++) {
+      list.show(p * 2, p * 2 + 2);
+      m.asked[p].resolve(rows(p * 10));
+      await flush();
+    }
+    // Page 5 in view, page 4 in the margin; pages 0–3 are gone, and memory is bounded by the view.
+    expect(list.held).toBe(2);
+    expect([list.row(0), list.row(7), list.row(8), list.row(10)]).toEqual([undefined, undefined, 40, 50]);
+    expect(list.indexWhere((r) => r === 0)).toBe(-1);
+
+    list.show(0, 2);
+    expect(m.asked.map((a) => a.offset)).toEqual([0, 2, 4, 6, 8, 10, 0]);
+    m.asked[6].resolve(rows(0));
+    await flush();
+    expect(list.row(0)).toBe(0);
+    expect(list.held).toBe(1);
+  });
+
+  it("does not keep a page that lands after the list scrolled far from it", async () => {
+    const m = manual();
+    const list = new PagedList(2, m.source, 1);
+    list.show(0, 2);
+    list.show(20, 22);
+    m.asked[0].resolve(rows(0));
+    m.asked[1].resolve(rows(100));
+    await flush();
+    expect(list.row(0)).toBeUndefined();
+    expect(list.row(20)).toBe(100);
+    expect(list.held).toBe(1);
+    // Its totals still count.
+    expect(m.landed).toEqual([0, 100]);
+  });
 });

@@ -159,4 +159,34 @@ describe("Inbox", () => {
     expect(container.textContent).toContain("10000 waiting");
     expect(calls.filter((c) => c === "list_requests").length).toBeLessThanOrEqual(2);
   });
+
+  it("drops pages scrolled far out of view and fetches them again on the way back", async () => {
+    const now = nowSeconds();
+    const many = Array.from({ length: 10_000 }, (_, i) => summary({ id: `r${i}`, exp: now + 60 + i }));
+    const offsets: number[] = [];
+    mockIPC((cmd, payload) => {
+      if (cmd !== "list_requests") return null;
+      const { offset, limit } = payload as { offset: number; limit: number };
+      offsets.push(offset);
+      return { rows: many.slice(offset, offset + limit), offset, total: many.length, pending: many.length, nextExpiry: now + 60 };
+    });
+    await inbox.refresh();
+    const { container } = render(Inbox);
+    await waitFor(() => expect(rowIds(container)[0]).toBe("r0"));
+    const viewport = container.querySelector(".viewport") as HTMLElement;
+    const scrollTo = async (row: number) => {
+      viewport.scrollTop = row * 62;
+      viewport.dispatchEvent(new Event("scroll"));
+      await waitFor(() => expect(rowIds(container)).toContain(`r${row}`));
+    };
+
+    await scrollTo(5_000);
+    expect(inbox.row(0)).toBeUndefined();
+    expect(inbox.heldPages).toBeLessThanOrEqual(3);
+    const asked = offsets.length;
+    await scrollTo(0);
+    expect(offsets.slice(asked)).toContain(0);
+    expect(inbox.row(0)?.id).toBe("r0");
+    expect(inbox.row(5_000)).toBeUndefined();
+  });
 });
