@@ -306,9 +306,11 @@ fn main() {
             median(starts).as_millis(),
             cli.as_millis()
         );
-        let (_driver, s, took) = launch_until_rows(&console, 1).await;
+        let (driver, s, took) = launch_until_rows(&console, 1).await;
         println!("cold start through WebDriver (session + first row)     {} ms", took.as_millis());
         s.close().await;
+        // One WebDriver at a time: the baseline's session failed to start while this driver still ran.
+        drop(driver);
 
         let baseline = empty_window_memory(&console, &empty).await;
         println!("same-run baseline: memory, empty Tauri 2 window   {baseline}");
