@@ -10,7 +10,8 @@
 //!   engine has verified and committed the request; `submit → persisted` adds the gateway's part;
 //! - emit → notification sent: the same, until the desktop notification for it (what the app sends,
 //!   through `Notifier::request_arrived`) has been accepted by the notification daemon (dunst in the
-//!   private session). Each request gets a fresh notifier, so none is folded into a flood summary;
+//!   private session). Each request gets a fresh notifier (burst counts), so none is folded into a
+//!   flood summary; all share one session-bus connection, as the app's notifier does;
 //! - decision round trip: `Console::decide` (checks, re-verify, keyring key, sign, commit with its
 //!   outbox row, POST with a fresh auth token, gateway verifies and commits, outcome committed)
 //!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use countersign_console::history::{self, Filter};
+use countersign_console::notify::desktop::Desktop;
 use countersign_console::notify::{Notice, Notifier};
 use countersign_console::outbox::Delivery;
 use countersign_console::settings::Settings;
@@ -119,14 +121,15 @@ async fn main() -> anyhow::Result<()> {
     let watcher = console.clone();
     let watch_ep = ep.clone();
     let notifying = console.clone();
+    let desktop = Arc::new(Desktop::default());
     tokio::spawn(async move {
         watcher
             .watch_ep(watch_ep, move |e| match e {
                 WatchEvent::Request { ep, id } => {
                     let _ = tx.send(Some((id.clone(), Instant::now())));
-                    let (console, done) = (notifying.clone(), notified_tx.clone());
+                    let (console, done, desktop) = (notifying.clone(), notified_tx.clone(), desktop.clone());
                     tokio::spawn(async move {
-                        let sent = Notifier::default().request_arrived(&console, &ep, &id).await;
+                        let sent = Notifier::new(desktop).request_arrived(&console, &ep, &id).await;
                         let _ = done.send((sent.map(|n| matches!(n, Notice::Shown(_))), Instant::now()));
                     });
                 }

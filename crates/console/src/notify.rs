@@ -1,7 +1,7 @@
-//! Desktop notifications for new verified requests.
+//! Desktop notifications for new verified requests: which requests notify, and what they say.
 //!
 //! A notification only leads to the request: it carries a single default action ("open"),
-//! never an approve button — `ActionInvoked` can come from any process on the session bus. Text
+//! never an approve button (see [`desktop`] for how a click is heard). Text
 //! is escaped for markup (notification daemons such as dunst render it) and hidden characters are
 //! made visible. A burst from one workload (more than [`BURST_LIMIT`] requests of one tier in
 //! [`BURST_WINDOW`]) becomes one summarizing notification and a flood flag, not a storm.
@@ -10,12 +10,15 @@
 //! notifications, so it can never silence a higher tier. Critical requests are never folded: each
 //! one gets its own notification, flood or not.
 
+pub mod desktop;
+
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use countersign_protocol::Tier;
 
+use self::desktop::{Desktop, Note, Urgency};
 use crate::display::visible_line;
 use crate::requests::RequestDetail;
 use crate::{Console, ConsoleError, Result};
@@ -71,44 +74,22 @@ pub fn describe(v: &RequestDetail) -> (String, String) {
     (summary, body)
 }
 
-/// A shown notification; a click opens its request.
-pub struct Shown {
-    handle: notify_rust::NotificationHandle,
-    /// The request it leads to: (enforcement point, request id) — an id alone may be another
-    /// enforcement point's too.
-    request: (String, String),
-}
-
-impl std::fmt::Debug for Shown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shown").field("request", &self.request).finish()
-    }
-}
-
-impl Shown {
-    /// Block until the notification is clicked or closed; the request to open when clicked, as
-    /// (enforcement point, request id).
-    pub fn wait_for_click(self) -> Option<(String, String)> {
-        let mut clicked = false;
-        self.handle.wait_for_action(|action| clicked = action == "default");
-        clicked.then_some(self.request)
-    }
-}
-
 /// What [`Notifier::request_arrived`] decided.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
     /// Below the threshold, paused, or part of a flood already summarized.
     Quiet,
-    /// A notification for this request.
-    Shown(Shown),
-    /// The workload crossed the burst limit: one summarizing notification.
-    Flood(Shown),
+    /// A notification for this request, accepted by the daemon under this id.
+    Shown(u32),
+    /// The workload crossed the burst limit: one summarizing notification, under this id.
+    Flood(u32),
 }
 
-/// Decides which requests notify, tracks bursts per workload and tier.
+/// Decides which requests notify, tracks bursts per workload and tier, and shows them on the
+/// desktop's notification server.
 #[derive(Debug, Default)]
 pub struct Notifier {
+    desktop: Arc<Desktop>,
     recent: Mutex<HashMap<(String, Tier), VecDeque<Instant>>>,
 }
 
@@ -120,6 +101,17 @@ pub fn folded(tier: Tier, count: usize) -> Option<bool> {
 }
 
 impl Notifier {
+    /// A notifier with its own burst counts that shows on `desktop` (one connection shared by
+    /// several notifiers).
+    pub fn new(desktop: Arc<Desktop>) -> Notifier {
+        Notifier { desktop, recent: Mutex::default() }
+    }
+
+    /// The notification server it shows on; its clicks open requests.
+    pub fn desktop(&self) -> &Arc<Desktop> {
+        &self.desktop
+    }
+
     /// Count a request of `tier` from `workload`; the number of that workload's requests of that
     /// tier within the window, this one included.
     pub fn record(&self, workload: &str, tier: Tier) -> usize {
@@ -159,7 +151,7 @@ impl Notifier {
                     safe_text(workload, 120),
                     tier.as_str()
                 );
-                return Ok(Notice::Flood(show(summary, body, notify_rust::Urgency::Critical, ep, id).await?));
+                return Ok(Notice::Flood(self.show(summary, body, Urgency::Critical, ep, id).await?));
             }
             Some(_) => return Ok(Notice::Quiet),
             None => {}
@@ -168,38 +160,21 @@ impl Notifier {
             return Ok(Notice::Quiet);
         }
         let urgency = match tier {
-            Tier::Low => notify_rust::Urgency::Low,
-            Tier::Medium | Tier::High => notify_rust::Urgency::Normal,
-            Tier::Critical => notify_rust::Urgency::Critical,
+            Tier::Low => Urgency::Low,
+            Tier::Medium | Tier::High => Urgency::Normal,
+            Tier::Critical => Urgency::Critical,
         };
         let (summary, body) = describe(&v);
-        Ok(Notice::Shown(show(summary, body, urgency, ep, id).await?))
+        Ok(Notice::Shown(self.show(summary, body, urgency, ep, id).await?))
     }
-}
 
-async fn show(
-    summary: String,
-    body: String,
-    urgency: notify_rust::Urgency,
-    ep: &str,
-    id: &str,
-) -> Result<Shown> {
-    let request = (ep.to_string(), id.to_string());
-    tokio::task::spawn_blocking(move || {
-        notify_rust::Notification::new()
-            .appname("Countersign")
-            .summary(&summary)
-            .body(&body)
-            .urgency(urgency)
-            // The only action: open the request. Never an approval.
-            .action("default", "Open request")
-            .hint(notify_rust::Hint::Category("im.received".into()))
-            .show()
-            .map(|handle| Shown { handle, request })
+    async fn show(&self, summary: String, body: String, urgency: Urgency, ep: &str, id: &str) -> Result<u32> {
+        let note = Note { summary, body, urgency, request: (ep.to_string(), id.to_string()) };
+        self.desktop
+            .show(note)
+            .await
             .map_err(|e| ConsoleError::Invalid(format!("notification not shown: {e}")))
-    })
-    .await
-    .map_err(|e| ConsoleError::Invalid(format!("notification task failed: {e}")))?
+    }
 }
 
 #[cfg(test)]
