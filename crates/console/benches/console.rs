@@ -12,6 +12,8 @@
 //!   through `Notifier::request_arrived`) has been accepted by the notification daemon (dunst in the
 //!   private session). Each request gets a fresh notifier (burst counts), so none is folded into a
 //!   flood summary; all share one session-bus connection, as the app's notifier does;
+//! - notification accepted: `Desktop::show` over one long-lived connection, against a fresh
+//!   session-bus connection per notification in the same run;
 //! - decision round trip: `Console::decide` (checks, re-verify, keyring key, sign, commit with its
 //!   outbox row, POST with a fresh auth token, gateway verifies and commits, outcome committed)
 //!   against a same-run baseline: an in-memory key signs, one SQLite row is committed with
@@ -25,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use countersign_console::history::{self, Filter};
-use countersign_console::notify::desktop::Desktop;
+use countersign_console::notify::desktop::{Desktop, Note, Urgency};
 use countersign_console::notify::{Notice, Notifier};
 use countersign_console::outbox::Delivery;
 use countersign_console::settings::Settings;
@@ -167,10 +169,36 @@ async fn main() -> anyhow::Result<()> {
         submitted.push(t1 - t0);
         shown.push(t2 - event.emitted);
         ids.push(id);
+        // dunst slows down as its list of shown notifications grows: each request starts from an empty list.
+        std::process::Command::new("dunstctl").arg("close-all").status()?;
     }
     report("emit → persisted in the console", &mut emitted);
     report("emit → notification sent (dunst)", &mut shown);
     report("submit → persisted (incl. gateway's commit)", &mut submitted);
+    // The notification alone: over the one long-lived connection the app keeps, against the
+    // same-run baseline of a session-bus connection per notification (what notify-rust did).
+    let note = |i: usize| Note {
+        summary: "MEDIUM · Bench agent".into(),
+        body: format!("benchmark {i}"),
+        urgency: Urgency::Low,
+        request: (ep.ep.clone(), format!("bench-{i}")),
+    };
+    let (mut shared, mut fresh) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let one = Desktop::default();
+    let close_all = || std::process::Command::new("dunstctl").arg("close-all").status().map(|_| ());
+    for i in 0..n {
+        // Each starts from an empty list, as above.
+        close_all()?;
+        let t0 = Instant::now();
+        one.show(note(i)).await?;
+        shared.push(t0.elapsed());
+        close_all()?;
+        let t0 = Instant::now();
+        Desktop::default().show(note(i)).await?;
+        fresh.push(t0.elapsed());
+    }
+    report("notification accepted, one connection", &mut shared);
+    report("baseline: a connection per notification", &mut fresh);
 
     // Decision round trip, then the same-run baseline on the other half.
     let (mine, baseline_ids) = ids.split_at(n);
