@@ -26,7 +26,8 @@ fn dunstctl(args: &[&str]) {
 /// One test, not several: the daemon's list of shown notifications is shared.
 ///
 /// Many notifications go out over the one connection, each with its own id. Another process on
-/// the session bus emits `ActionInvoked` for a notification of ours: nothing opens. The daemon's
+/// the session bus emits `ActionInvoked` for a notification of ours, broadcast and then addressed to
+/// us after a forged `NameOwnerChanged`: nothing opens. The daemon's
 /// own click on the next notification does open its request, and it is the first click heard (a
 /// spoof that got through would have come first).
 #[tokio::test]
@@ -54,6 +55,30 @@ async fn only_the_daemons_own_click_opens_a_request() {
         )
         .await
         .expect("the spoof is sent");
+    // Addressed straight to every connection (no match rule filters those): a forged
+    // `NameOwnerChanged` naming the spoofer as the daemon, then the click and a close.
+    let bus = zbus::fdo::DBusProxy::new(&other).await.expect("bus proxy");
+    let name: zbus::names::BusName<'_> = "org.freedesktop.Notifications".try_into().expect("name");
+    let dunst = bus.get_name_owner(name).await.expect("dunst owns the name");
+    let me = other.unique_name().expect("a unique name").to_string();
+    for target in bus.list_names().await.expect("names") {
+        if !target.starts_with(':') || target.as_str() == dunst.as_str() || target.as_str() == me {
+            continue;
+        }
+        let target = Some(target.as_str());
+        let forged = ("org.freedesktop.Notifications", dunst.as_str(), me.as_str());
+        let sent = other.emit_signal(
+            target,
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameOwnerChanged",
+            &forged,
+        );
+        sent.await.expect("the forged owner change is sent");
+        let path = "/org/freedesktop/Notifications";
+        let iface = "org.freedesktop.Notifications";
+        other.emit_signal(target, path, iface, "ActionInvoked", &(spoofed, "default")).await.expect("sent");
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(clicks.try_recv(), Err(TryRecvError::Empty), "a spoofed click opened a request");
 
