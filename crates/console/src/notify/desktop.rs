@@ -79,9 +79,11 @@ struct Open {
 
 impl Open {
     fn remember(&mut self, id: u32, request: RequestRef) {
-        if self.by_id.insert(id, request).is_none() {
-            self.order.push_back(id);
+        // An id the daemon hands out again is the newest notification, not an old one.
+        if self.by_id.insert(id, request).is_some() {
+            self.order.retain(|x| *x != id);
         }
+        self.order.push_back(id);
         while self.order.len() > REMEMBERED {
             if let Some(old) = self.order.pop_front() {
                 self.by_id.remove(&old);
@@ -230,11 +232,14 @@ mod tests {
         assert_eq!(open.forget(REMEMBERED as u32 + 9), Some(r(REMEMBERED as u32 + 9)));
         assert_eq!(open.forget(REMEMBERED as u32 + 9), None, "a click counts once");
         open.remember(5000, r(1));
+        open.remember(6000, r(3));
         open.remember(5000, r(2));
         assert_eq!(
             open.order.iter().filter(|x| **x == 5000).count(),
             1,
             "an id the daemon reuses is listed once"
         );
+        assert_eq!(open.order.back(), Some(&5000), "and counts as the newest");
+        assert_eq!(open.by_id.get(&5000), Some(&r(2)), "for the request shown last under it");
     }
 }
