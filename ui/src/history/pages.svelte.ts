@@ -22,6 +22,8 @@ export class HistoryPages {
   #generation = 0;
   #rows = new PagedList<HistoryRow, HistoryPage>(PAGE, {
     load: (offset, limit) => historyPage(this.#filter as HistoryFilter, offset, limit),
+    // A row's seq is its identity and its place (newest first).
+    same: (a, b) => a.seq === b.seq,
     landed: (page) => {
       this.total = page.total;
       this.error = null;

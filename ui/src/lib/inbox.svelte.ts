@@ -4,7 +4,8 @@
  *
  * `refresh()` (on `requests-changed`, and when the soonest expiry passes) refetches the pages in view and the
  * counts; a refresh that overlaps another is coalesced, so a burst of events costs at most one extra round
- * trip. Pages out of view are dropped then and fetched again when scrolled to.
+ * trip. Pages out of view are dropped then and fetched again when scrolled to; one fetched again from a changed
+ * inbox is not shown beside pages of the old one (see `PagedList`).
  *
  * Each refresh is timed into the page's performance timeline as `inbox-refresh` (IPC, the DOM update and
  * layout; not the paint), with the IPC part in its `detail`; the benchmarks read these figures.
@@ -32,6 +33,7 @@ class Inbox {
   error = $state<IpcError | null>(null);
   #rows = new PagedList<RequestSummary, InboxPage>(PAGE, {
     load: listRequests,
+    same: sameRequest,
     landed: (a) => {
       this.total = a.total;
       this.pending = a.pending;
@@ -78,7 +80,7 @@ class Inbox {
       do {
         this.#again = false;
         const start = performance.now();
-        const answer = this.#rows.refresh(this.#rows.pagesOf(...this.#view));
+        const answer = this.#rows.refresh(...this.#view);
         // The first layout of a fresh web process (styles, fonts: most of the first render) runs while Rust
         // answers, not after; later refreshes find the layout clean and this read costs nothing.
         void document.documentElement.offsetHeight;

@@ -189,4 +189,32 @@ describe("Inbox", () => {
     expect(inbox.row(0)?.id).toBe("r0");
     expect(inbox.row(5_000)).toBeUndefined();
   });
+
+  it("shows each request once, none skipped, across a page seam when a request arrived while a page was away", async () => {
+    const now = nowSeconds();
+    const many = Array.from({ length: 1_000 }, (_, i) => summary({ id: `r${i}`, exp: now + 600 + i }));
+    serve(many);
+    await inbox.refresh();
+    const { container } = render(Inbox);
+    await waitFor(() => expect(rowIds(container)).toContain("r0"));
+    const viewport = container.querySelector(".viewport") as HTMLElement;
+    const scrollTo = (row: number) => {
+      viewport.scrollTop = row * 62;
+      viewport.dispatchEvent(new Event("scroll"));
+    };
+    scrollTo(250);
+    await waitFor(() => expect(rowIds(container)).toContain("r250"));
+
+    // A request arrives at the top before the inbox hears of it; back up across the seam of pages 1 and 2:
+    // page 1 comes from the longer inbox, page 2 was held from the shorter one.
+    many.unshift(summary({ id: "new", tier: "critical", exp: now + 60 }));
+    scrollTo(195);
+    await waitFor(() => {
+      const ids = rowIds(container);
+      const first = many.findIndex((r) => r.id === ids[0]);
+      expect(ids.length).toBeGreaterThan(10);
+      expect(ids).toEqual(many.slice(first, first + ids.length).map((r) => r.id));
+      expect(ids).toContain("r199");
+    });
+  });
 });
