@@ -3,22 +3,34 @@
 //!
 //! A click counts only when it is the `default` action of a notification this process showed and
 //! that is still open, and the signal came from the process that owns the notification service's
-//! name: zbus matches signals on the owner's unique name, so an `ActionInvoked` emitted by any
-//! other process on the session bus is dropped. A click only ever opens a request.
+//! name and accepted that notification (see [`clicks`]): zbus matches signals on the owner's
+//! unique name, so an `ActionInvoked` emitted by any other process on the session bus is dropped.
+//! A click only ever opens a request.
+//!
+//! A daemon that does not answer within [`NOTIFY_TIMEOUT`] costs that notification, never a task
+//! waiting forever: the connection is dropped and the next notification connects afresh (and
+//! hears clicks on the new connection).
 
-use std::collections::{HashMap, VecDeque};
+mod clicks;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use futures::StreamExt as _;
 use tokio::sync::broadcast;
 use zbus::Variant as Value;
+
+use self::clicks::{Daemon, Open};
 
 /// A request, as (enforcement point, request id): ids are only unique per enforcement point.
 pub type RequestRef = (String, String);
 
-/// How many shown notifications are remembered for their clicks; the oldest is forgotten first
-/// (a daemon that never reports closing cannot make this grow).
-const REMEMBERED: usize = 256;
+/// How long the daemon has to accept a notification, connecting included, before it counts as
+/// lost. dunst answers in about 4 ms and a fresh connection takes a few more, so 2 s is several
+/// hundred times the usual answer even on a loaded machine; a notification that shows up later
+/// than that is no longer a prompt notice of a new request, and a hung daemon then holds each
+/// waiting task for 2 s at most instead of forever.
+pub const NOTIFY_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[zbus::proxy(
     interface = "org.freedesktop.Notifications",
@@ -26,24 +38,22 @@ const REMEMBERED: usize = 256;
     default_path = "/org/freedesktop/Notifications"
 )]
 trait Notifications {
-    #[allow(clippy::too_many_arguments)]
-    fn notify(
-        &self,
-        app_name: &str,
-        replaces_id: u32,
-        app_icon: &str,
-        summary: &str,
-        body: &str,
-        actions: &[&str],
-        hints: HashMap<&str, Value<'_>>,
-        expire_timeout: i32,
-    ) -> zbus::Result<u32>;
-
     #[zbus(signal)]
     fn action_invoked(&self, id: u32, action_key: String) -> zbus::Result<()>;
 
     #[zbus(signal)]
     fn notification_closed(&self, id: u32, reason: u32) -> zbus::Result<()>;
+}
+
+/// Why a notification was not shown.
+#[derive(Debug, thiserror::Error)]
+pub enum ShowError {
+    /// The daemon (or the bus) did not answer in time; the connection was dropped.
+    #[error("the notification daemon did not answer within {0:?}")]
+    NotAnswered(Duration),
+    /// The bus or the daemon failed, or the daemon answered with an error.
+    #[error(transparent)]
+    Bus(#[from] zbus::Error),
 }
 
 /// How urgent a notification is (the specification's `urgency` hint).
@@ -70,39 +80,13 @@ pub struct Note {
     pub request: RequestRef,
 }
 
-/// Notifications shown and still open, by the daemon's id, oldest first.
-#[derive(Debug, Default)]
-struct Open {
-    by_id: HashMap<u32, RequestRef>,
-    order: VecDeque<u32>,
-}
-
-impl Open {
-    fn remember(&mut self, id: u32, request: RequestRef) {
-        // An id the daemon hands out again is the newest notification, not an old one.
-        if self.by_id.insert(id, request).is_some() {
-            self.order.retain(|x| *x != id);
-        }
-        self.order.push_back(id);
-        while self.order.len() > REMEMBERED {
-            if let Some(old) = self.order.pop_front() {
-                self.by_id.remove(&old);
-            }
-        }
-    }
-
-    fn forget(&mut self, id: u32) -> Option<RequestRef> {
-        let request = self.by_id.remove(&id)?;
-        self.order.retain(|x| *x != id);
-        Some(request)
-    }
-}
-
 /// The live link: the proxy on the connection, and the task that hears its signals.
 #[derive(Debug)]
 struct Link {
     proxy: NotificationsProxy<'static>,
     listener: tokio::task::JoinHandle<()>,
+    /// Which connection this is, counted from 1: a failure on an older one leaves this one be.
+    made: u64,
 }
 
 impl Drop for Link {
@@ -111,19 +95,30 @@ impl Drop for Link {
     }
 }
 
-/// The notification server, reached over one session-bus connection made on first use and made
-/// again after the connection fails. Needs a Tokio runtime.
+/// The live link, if any, and how many connections were made.
+#[derive(Debug, Default)]
+struct Links {
+    live: Option<Link>,
+    made: u64,
+}
+
+/// The notification server, reached over one bus connection made on first use and made again
+/// after the connection fails or the daemon does not answer. Needs a Tokio runtime.
 #[derive(Debug)]
 pub struct Desktop {
-    link: tokio::sync::Mutex<Option<Link>>,
+    /// The bus address; `None`: the session bus.
+    bus: Option<String>,
+    links: tokio::sync::Mutex<Links>,
     open: Arc<Mutex<Open>>,
     clicks: broadcast::Sender<RequestRef>,
 }
 
 impl Default for Desktop {
+    /// The notification server on the session bus.
     fn default() -> Self {
         Desktop {
-            link: tokio::sync::Mutex::new(None),
+            bus: None,
+            links: tokio::sync::Mutex::default(),
             open: Arc::default(),
             clicks: broadcast::channel(16).0,
         }
@@ -131,14 +126,41 @@ impl Default for Desktop {
 }
 
 impl Desktop {
-    /// Requests whose notification was clicked, from now on.
+    /// The notification server on the bus at `address` (a D-Bus address such as
+    /// `unix:path=/run/…/bus`); checked when the first notification connects.
+    pub fn on_bus(address: &str) -> Desktop {
+        Desktop { bus: Some(address.to_owned()), ..Desktop::default() }
+    }
+
+    /// Requests whose notification was clicked, from now on (over every connection made).
     pub fn clicks(&self) -> broadcast::Receiver<RequestRef> {
         self.clicks.subscribe()
     }
 
-    /// Show `note`; the daemon's id for it once the daemon accepted it.
-    pub async fn show(&self, note: Note) -> zbus::Result<u32> {
-        let proxy = self.proxy().await?;
+    /// Show `note`; the daemon's id for it once the daemon accepted it, within [`NOTIFY_TIMEOUT`].
+    pub async fn show(&self, note: Note) -> Result<u32, ShowError> {
+        let mut used = None;
+        let shown = tokio::time::timeout(NOTIFY_TIMEOUT, self.try_show(note, &mut used)).await;
+        match shown {
+            Ok(Ok(id)) => Ok(id),
+            // The daemon answered with an error: the link is fine.
+            Ok(Err(e @ zbus::Error::MethodError(..))) => Err(e.into()),
+            // Anything else may be a broken connection: the next notification connects afresh.
+            Ok(Err(e)) => {
+                self.drop_link(used, "the notification bus failed").await;
+                Err(e.into())
+            }
+            Err(_) => {
+                self.drop_link(used, "the notification daemon did not answer in time").await;
+                Err(ShowError::NotAnswered(NOTIFY_TIMEOUT))
+            }
+        }
+    }
+
+    /// Connect when needed and show `note`; `used` says which connection, once there is one.
+    async fn try_show(&self, note: Note, used: &mut Option<u64>) -> zbus::Result<u32> {
+        let (proxy, made) = self.proxy().await?;
+        *used = Some(made);
         let urgency: u8 = match note.urgency {
             Urgency::Low => 0,
             Urgency::Normal => 1,
@@ -147,99 +169,54 @@ impl Desktop {
         let hints =
             HashMap::from([("urgency", Value::U8(urgency)), ("category", Value::from("im.received"))]);
         // The only action: open the request. Never an approval.
-        let actions = ["default", "Open request"];
-        match proxy.notify("Countersign", 0, "", &note.summary, &note.body, &actions, hints, -1).await {
-            Ok(id) => {
-                self.open.lock().unwrap_or_else(|p| p.into_inner()).remember(id, note.request);
-                Ok(id)
-            }
-            Err(e) => {
-                // The daemon answered with an error: the link is fine. Anything else may be a
-                // broken connection: the next notification connects afresh.
-                if !matches!(e, zbus::Error::MethodError(..)) {
-                    *self.link.lock().await = None;
-                }
-                Err(e)
-            }
+        let actions: &[&str] = &["default", "Open request"];
+        let body =
+            ("Countersign", 0u32, "", note.summary.as_str(), note.body.as_str(), actions, hints, -1i32);
+        let reply = proxy.inner().call_method("Notify", &body).await?;
+        let id: u32 = reply.body().deserialize()?;
+        // The daemon that accepted it is the only one whose click on it counts.
+        let owner = reply.header().sender().map(|s| s.to_string()).unwrap_or_default();
+        let daemon = Daemon { bus: proxy.inner().connection().server_guid().to_string(), owner };
+        self.open.lock().unwrap_or_else(|p| p.into_inner()).remember(id, daemon, note.request);
+        Ok(id)
+    }
+
+    /// Drop connection `made` (when it is still the live one) for `why`. `None`: it failed before
+    /// there was one, and a connection being made meanwhile is left be.
+    async fn drop_link(&self, made: Option<u64>, why: &str) {
+        let Some(made) = made else { return };
+        let mut links = self.links.lock().await;
+        if links.live.as_ref().is_some_and(|l| l.made == made) {
+            tracing::warn!(
+                reason = why,
+                "dropping the notification connection; the next notification connects again"
+            );
+            links.live = None;
         }
     }
 
-    /// The proxy on the live link, connecting (and starting to hear clicks) first when there is none.
-    async fn proxy(&self) -> zbus::Result<NotificationsProxy<'static>> {
-        let mut link = self.link.lock().await;
-        if let Some(l) = link.as_ref().filter(|l| !l.listener.is_finished()) {
-            return Ok(l.proxy.clone());
+    /// The proxy on the live link and which connection it is, connecting (and starting to hear
+    /// clicks) first when there is none or it ended.
+    async fn proxy(&self) -> zbus::Result<(NotificationsProxy<'static>, u64)> {
+        let mut links = self.links.lock().await;
+        let alive = |l: &&Link| !l.listener.is_finished() && !l.proxy.inner().connection().is_closed();
+        if let Some(l) = links.live.as_ref().filter(alive) {
+            return Ok((l.proxy.clone(), l.made));
         }
-        let conn = zbus::Connection::session().await?;
+        let builder = match &self.bus {
+            None => zbus::connection::Builder::session(),
+            Some(address) => zbus::connection::Builder::address(address.as_str()),
+        };
+        let conn = builder.build().await?;
         let proxy = NotificationsProxy::new(&conn).await?;
         // Subscribed before the first notification goes out, so no click can be missed.
         let invoked = proxy.receive_action_invoked().await?;
         let closed = proxy.receive_notification_closed().await?;
-        let listener = tokio::spawn(hear(invoked, closed, self.open.clone(), self.clicks.clone()));
-        *link = Some(Link { proxy: proxy.clone(), listener });
-        Ok(proxy)
-    }
-}
-
-/// Turn the daemon's signals into clicks, forgetting closed notifications; ends with the connection.
-async fn hear(
-    invoked: ActionInvokedStream,
-    closed: NotificationClosedStream,
-    open: Arc<Mutex<Open>>,
-    clicks: broadcast::Sender<RequestRef>,
-) {
-    enum Heard {
-        Action(u32, String),
-        Closed(u32),
-    }
-    let invoked =
-        invoked.filter_map(|s| async move { s.args().ok().map(|a| Heard::Action(a.id, a.action_key)) });
-    let closed = closed.filter_map(|s| async move { s.args().ok().map(|a| Heard::Closed(a.id)) });
-    let mut heard = futures::stream::select(Box::pin(invoked), Box::pin(closed));
-    while let Some(h) = heard.next().await {
-        let mut open = open.lock().unwrap_or_else(|p| p.into_inner());
-        match h {
-            Heard::Action(id, key) if key == "default" => {
-                if let Some(request) = open.forget(id) {
-                    let _ = clicks.send(request);
-                }
-            }
-            Heard::Action(..) => {}
-            Heard::Closed(id) => {
-                open.forget(id);
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(i: u32) -> RequestRef {
-        ("ep".into(), format!("r{i}"))
-    }
-
-    #[test]
-    fn open_notifications_are_bounded_and_forgotten_once() {
-        let mut open = Open::default();
-        for i in 0..(REMEMBERED as u32 + 10) {
-            open.remember(i, r(i));
-        }
-        assert_eq!(open.by_id.len(), REMEMBERED);
-        assert_eq!(open.order.len(), REMEMBERED);
-        assert_eq!(open.forget(0), None, "the oldest were forgotten");
-        assert_eq!(open.forget(REMEMBERED as u32 + 9), Some(r(REMEMBERED as u32 + 9)));
-        assert_eq!(open.forget(REMEMBERED as u32 + 9), None, "a click counts once");
-        open.remember(5000, r(1));
-        open.remember(6000, r(3));
-        open.remember(5000, r(2));
-        assert_eq!(
-            open.order.iter().filter(|x| **x == 5000).count(),
-            1,
-            "an id the daemon reuses is listed once"
-        );
-        assert_eq!(open.order.back(), Some(&5000), "and counts as the newest");
-        assert_eq!(open.by_id.get(&5000), Some(&r(2)), "for the request shown last under it");
+        let bus = conn.server_guid().to_string();
+        let listener =
+            tokio::spawn(clicks::hear(bus, invoked, closed, self.open.clone(), self.clicks.clone()));
+        links.made += 1;
+        links.live = Some(Link { proxy: proxy.clone(), listener, made: links.made });
+        Ok((proxy, links.made))
     }
 }
