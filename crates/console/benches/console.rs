@@ -23,9 +23,12 @@
 //!   page of 100 lines (what the app fetches), at the top and deep in the list;
 //! - history: a filtered page and full-text searches over the chained history.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{draft, env_usize, report, Rig, WORKLOAD};
 use countersign_console::history::{self, Filter};
 use countersign_console::notify::desktop::{Desktop, Note, Urgency};
 use countersign_console::notify::{Notice, Notifier};
@@ -34,89 +37,17 @@ use countersign_console::settings::Settings;
 use countersign_console::sync::SyncReport;
 use countersign_console::watch::WatchEvent;
 use countersign_console::{Console, DecisionInput, OsKeyring};
-use countersign_gateway::{store, Config, ServeOptions};
-use countersign_protocol::{
-    self as protocol, AuthClaims, DataClass, DecisionClaims, StepUpDraft, Tier, Verdict, TYP_AUTH,
-    TYP_DECISION,
-};
-use serde_json::json;
+use countersign_protocol::{self as protocol, DataClass, DecisionClaims, Tier, Verdict, TYP_DECISION};
 
 const TIERS: [Tier; 4] = [Tier::Low, Tier::Medium, Tier::High, Tier::Critical];
-const WORKLOAD: &str = "spiffe://acme.example/ns/bench/sa/agent";
-
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn report(name: &str, samples: &mut [Duration]) -> Duration {
-    samples.sort();
-    let at = |p: f64| samples[((samples.len() as f64 * p).ceil() as usize).clamp(1, samples.len()) - 1];
-    let (p50, p90, p99) = (at(0.50), at(0.90), at(0.99));
-    println!(
-        "{name:<44} n={:<7} p50 {:>7.3} ms   p90 {:>7.3} ms   p99 {:>7.3} ms",
-        samples.len(),
-        ms(p50),
-        ms(p90),
-        ms(p99)
-    );
-    p99
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn draft() -> anyhow::Result<StepUpDraft> {
-    Ok(serde_json::from_value(json!({
-        "identity": {"workload": WORKLOAD, "display": "Bench agent",
-            "on_behalf_of": [{"sub": "owner@acme.example", "display": "Owner"}]},
-        "purpose": {"code": "test.medium", "statement": "benchmark"},
-        "data": {"class": "confidential", "categories": ["pii"]},
-        "target": {"system": "crm", "environment": "production"},
-        "actions": [{"tool": "crm", "operation": "export", "args": {"rows": "10"}, "reversible": false}],
-        "ttl_s": 3600
-    }))?)
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let n = env_usize("COUNTERSIGN_BENCH_N", 200);
     let rows = env_usize("COUNTERSIGN_BENCH_ROWS", 1_000_000);
-    let tmp = tempfile::tempdir()?;
-
-    // An in-process reference gateway with the test policy (test.medium → one approval).
-    let policy = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/test-policy.rego"
-    ))?;
-    std::fs::create_dir_all(tmp.path().join("gw"))?;
-    let gw = countersign_gateway::start(ServeOptions {
-        listen: "127.0.0.1:0".parse()?,
-        data: tmp.path().join("gw"),
-        policy: Some(policy),
-        policy_data: None,
-        demo: None,
-        config: Config { rate_per_minute: 1_000_000, ..Config::default() },
-        tls: None,
-    })
-    .await?;
-    let url = format!("http://{}", gw.addr);
-    let app = gw.app.clone();
-    let enrol = |kid: String, jwk: String, principal: &str| {
-        store::Approver::enrol(kid, principal.into(), principal, jwk, countersign_console::now())
-            .expect("a valid principal")
-    };
-
-    let console = Console::open(&tmp.path().join("console"), Arc::new(OsKeyring::default())).await?;
-    let key = console.key().await?;
-    store::add_approver(
-        app.db(),
-        &enrol(key.kid.clone(), serde_json::to_string(&key.jwk)?, "bench@acme.example"),
-        false,
-    )
-    .await?;
-    let gw_kid = app.jwks().keys[0].thumbprint();
-    let ep = console.add_ep(&url, &gw_kid).await?;
+    let rig = Rig::start().await?;
+    let (tmp, url, app, console, ep) =
+        (&rig.tmp, &rig.url, rig.gw.app.clone(), rig.console.clone(), rig.ep.clone());
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let (notified_tx, mut notified) = tokio::sync::mpsc::unbounded_channel();
@@ -233,39 +164,19 @@ async fn main() -> anyhow::Result<()> {
     }
     report("  of which: one keyring read (Secret Service)", &mut reads);
 
-    let base_key = protocol::generate_key();
-    let base_jwk = protocol::Jwk::from_key(&base_key.verifying_key());
-    let base_kid = base_jwk.thumbprint();
-    store::add_approver(
-        app.db(),
-        &enrol(base_kid.clone(), serde_json::to_string(&base_jwk)?, "base@acme.example"),
-        false,
-    )
-    .await?;
+    let base = rig.bare_approver("base@acme.example").await?;
     let base_db = countersign_console::profile::open_db(&tmp.path().join("baseline.db")).await?;
     sqlx::query("CREATE TABLE IF NOT EXISTS baseline (jti TEXT PRIMARY KEY, token TEXT NOT NULL)")
         .execute(&base_db)
         .await?;
     let http = reqwest::Client::new();
-    // A fresh request-auth token of the baseline approver.
-    let base_auth = || -> anyhow::Result<String> {
-        let t = countersign_console::now();
-        let auth = AuthClaims {
-            iss: base_kid.clone(),
-            aud: ep.ep.clone(),
-            iat: t,
-            exp: t + 240,
-            jti: protocol::new_id(),
-        };
-        Ok(protocol::sign(&auth, TYP_AUTH, &base_key)?)
-    };
     let mut baseline = Vec::with_capacity(n);
     for id in baseline_ids {
         let claims = console.request(id).await?.raw;
         let t0 = Instant::now();
         let t = countersign_console::now();
         let decision = DecisionClaims {
-            iss: base_kid.clone(),
+            iss: base.kid.clone(),
             aud: ep.ep.clone(),
             sub: id.clone(),
             iat: t,
@@ -277,13 +188,13 @@ async fn main() -> anyhow::Result<()> {
             constraints: None,
             binding_code: None,
         };
-        let token = protocol::sign(&decision, TYP_DECISION, &base_key)?;
+        let token = protocol::sign(&decision, TYP_DECISION, &base.key)?;
         sqlx::query("INSERT INTO baseline (jti, token) VALUES (?, ?)")
             .bind(&decision.jti)
             .bind(&token)
             .execute(&base_db)
             .await?;
-        let auth = base_auth()?;
+        let auth = base.auth()?;
         let resp = http
             .post(format!("{url}/v1/step-ups/{id}/decisions"))
             .bearer_auth(auth)
@@ -327,7 +238,7 @@ async fn main() -> anyhow::Result<()> {
                     "{url}/v1/step-ups?state=pending&limit={}{cursor}",
                     countersign_console::sync::BACKFILL_PAGE
                 ))
-                .bearer_auth(base_auth()?)
+                .bearer_auth(base.auth()?)
                 .send()
                 .await?
                 .json()

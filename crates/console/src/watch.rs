@@ -68,6 +68,9 @@ pub enum WatchEvent {
     },
 }
 
+/// How often a connected watch delivers due decisions, signs a due checkpoint and folds the WAL.
+const UPKEEP_EVERY: Duration = Duration::from_secs(2);
+
 /// A spawned task aborted when its handle is dropped (the watch loop that owns it has ended).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
@@ -126,7 +129,6 @@ impl Console {
         *attempt = 0;
         on_event(WatchEvent::Connected { ep: ep.ep.clone() });
         let mut events = resp.bytes_stream().eventsource();
-        let mut outbox = tokio::time::interval(Duration::from_secs(2));
         // The backfill runs as a task of its own, not as a future polled by the select below: an
         // arm's body (handling a stream event) awaits the store's one writer, and a backfill
         // suspended while holding that writer would never be polled again to release it.
@@ -138,6 +140,12 @@ impl Console {
             }
         }));
         let mut backfilling = true;
+        // The upkeep (outbox, signed checkpoints, WAL folding) starts once the backfill is done, as a
+        // task of its own too: a checkpoint reads and writes the keyring and fsyncs, and an event
+        // must not wait behind it to be read off the stream.
+        let (backfilled, upkeep_starts) = tokio::sync::oneshot::channel();
+        let mut backfilled = Some(backfilled);
+        let mut upkeep = AbortOnDrop(tokio::spawn(self.clone().upkeep(ep.clone(), upkeep_starts)));
         loop {
             tokio::select! {
                 done = &mut backfill.0, if backfilling => {
@@ -154,6 +162,9 @@ impl Console {
                         new: report.new,
                         resolved: report.resolved,
                     });
+                    if let Some(backfilled) = backfilled.take() {
+                        let _ = backfilled.send(());
+                    }
                 }
                 next = events.next() => {
                     let Some(next) = next else { return Ok(()) };
@@ -170,13 +181,29 @@ impl Console {
                         tx.commit().await?;
                     }
                 }
-                _ = outbox.tick(), if !backfilling => {
-                    self.deliver_outbox(ep, false, None, &mut SyncReport::default()).await?;
-                    // Signed checkpoints every CHECKPOINT_EVERY rows, off the per-event path.
-                    self.checkpoint_or_warn().await;
-                    self.fold_wal().await?;
+                // The upkeep only ends on an error (a database or keyring one, or a network one that
+                // ends this connection too).
+                ended = &mut upkeep.0 => {
+                    ended.map_err(|e| ConsoleError::Invalid(format!("upkeep task failed: {e}")))??;
+                    return Ok(());
                 }
             }
+        }
+    }
+
+    /// While connected to `ep`: every couple of seconds, deliver its due decisions, sign a history
+    /// checkpoint when one is due (off the per-event path), and fold the write-ahead log.
+    async fn upkeep(self, ep: Ep, backfilled: tokio::sync::oneshot::Receiver<()>) -> Result<()> {
+        // The backfill delivers the outbox itself at its end; the upkeep starts after it.
+        if backfilled.await.is_err() {
+            return Ok(());
+        }
+        let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        loop {
+            tick.tick().await;
+            self.deliver_outbox(&ep, false, None, &mut SyncReport::default()).await?;
+            self.checkpoint_or_warn().await;
+            self.fold_wal().await?;
         }
     }
 
