@@ -11,7 +11,8 @@
 //!   event parsing only, no checks, no store) — the floor of the hop;
 //! - each step of `Console::ingest` on the same tokens, in a second profile pinned to the same
 //!   gateway: the event's JSON, the signature check, the request digest, the display warnings, the
-//!   inbox line with its JSON, and the SQLite transaction (the whole ingest less those steps).
+//!   inbox line with its JSON, and the SQLite transaction (the whole ingest less those steps),
+//!   against a same-run floor: a relaxed transaction of one small row on the same writer.
 
 mod common;
 
@@ -121,6 +122,17 @@ async fn main() -> anyhow::Result<()> {
             + line.last().copied().unwrap_or_default();
         sqlite.push(whole.saturating_sub(steps));
     }
+    // The floor of a relaxed transaction through sqlx on the same writer: one small row.
+    let writer = &replay.profile().writer;
+    sqlx::query("CREATE TABLE IF NOT EXISTS bench_floor (v INTEGER)").execute(writer).await?;
+    let mut floor_tx = Vec::with_capacity(n);
+    for i in 0..n {
+        let t = Instant::now();
+        let mut tx = writer.begin_with("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE").await?;
+        sqlx::query("INSERT INTO bench_floor (v) VALUES (?)").bind(i as i64).execute(&mut *tx).await?;
+        tx.commit().await?;
+        floor_tx.push(t.elapsed());
+    }
     let p50 = |xs: &mut Vec<Duration>| {
         xs.sort();
         pct(xs, 0.5)
@@ -135,6 +147,7 @@ async fn main() -> anyhow::Result<()> {
     report("  inbox line and stored JSON", &mut line);
     report("  SQLite transaction (request + history row)", &mut sqlite);
     report("  whole ingest", &mut ingest);
+    report("baseline: one small row, relaxed, same writer", &mut floor_tx);
     let hop = p50(&mut e2e).saturating_sub(p50(&mut parse) + p50(&mut ingest));
     println!(
         "{:<44} {:.3} ms (emit → persisted p50 less parse and ingest p50; the bare client's p50 is {:.3} ms)",

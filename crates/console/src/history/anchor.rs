@@ -15,6 +15,11 @@ pub const CHECKPOINT_EVERY: i64 = 100;
 /// the unanchored tail of an active history stays short.
 pub const CHECKPOINT_AGE_S: i64 = 60;
 
+/// A history row's search text, as the insert trigger (migration 0060) indexes it: its kind and its
+/// detail without the signed tokens it carries (random base64 nobody searches for).
+pub(super) const SEARCH_BODY: &str = "kind || ' ' || CASE WHEN json_valid(detail) \
+     THEN json_remove(detail, '$.jwt', '$.token') ELSE detail END";
+
 /// What a checkpoint signs: the profile and the chain head it covers.
 pub(super) fn checkpoint_message(profile: &str, upto: i64, head: &str) -> String {
     format!("countersign-history-checkpoint/v1\n{profile}\n{upto}\n{head}")
@@ -265,7 +270,7 @@ impl Console {
         let mut tx = self.write_tx().await?;
         // The search index follows the rows as they are now (a cut or an edit leaves stale entries).
         sqlx::query("DELETE FROM history_fts").execute(&mut *tx).await?;
-        sqlx::query("INSERT INTO history_fts (rowid, body) SELECT seq, kind || ' ' || detail FROM history")
+        sqlx::query(&format!("INSERT INTO history_fts (rowid, body) SELECT seq, {SEARCH_BODY} FROM history"))
             .execute(&mut *tx)
             .await?;
         append(&mut tx, crate::now(), None, None, &detail).await?;

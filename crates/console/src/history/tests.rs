@@ -3,7 +3,7 @@
 use serde_json::json;
 use sqlx::SqlitePool;
 
-use super::anchor::checkpoint_message;
+use super::anchor::{checkpoint_message, SEARCH_BODY};
 use super::query::fts_query;
 use super::*;
 use crate::profile::hex;
@@ -124,6 +124,61 @@ async fn filters_by_request_attributes() {
     assert_eq!(ids(c.history(&f).await.unwrap()), vec![3, 1]);
     let f = Filter { search: Some("late".into()), ..Filter::default() };
     assert_eq!(ids(c.history(&f).await.unwrap()), vec![3]);
+}
+
+/// The search index leaves out the signed tokens a row carries (a received or rejected request's
+/// `jwt`, a decision's `token`) and keeps every other field; rebuilding the index (re-anchoring)
+/// writes the same text the insert trigger does.
+#[tokio::test]
+async fn search_leaves_out_signed_tokens_only() {
+    let (_dir, db) = db().await;
+    let mut conn = db.acquire().await.unwrap();
+    let mut r = received(countersign_protocol::Tier::High, "spiffe://acme/quokka-agent");
+    if let HistoryDetail::RequestReceived(r) = &mut r {
+        r.jwt = "eyJhbGci.zebra-payload.sig_nature".into();
+        r.digest = "deadbeef01".into();
+    }
+    append(&mut conn, 1, Some("ep"), Some("r1"), &r).await.unwrap();
+    let rejected = HistoryDetail::RequestRejected(Rejected {
+        reason: "bad signature".into(),
+        jwt: "aa.giraffe.bb".into(),
+    });
+    append(&mut conn, 2, Some("ep"), None, &rejected).await.unwrap();
+    let signed = HistoryDetail::DecisionSigned(Signed {
+        jti: "d1".into(),
+        verdict: countersign_protocol::Verdict::Approve,
+        reason: "ticket 4711".into(),
+        kid: "k".into(),
+        digest: "deadbeef01".into(),
+        constraints: None,
+        token: "hh.wombat.ss".into(),
+    });
+    append(&mut conn, 3, Some("ep"), Some("r1"), &signed).await.unwrap();
+    for word in ["zebra", "payload", "giraffe", "wombat", "eyJhbGci"] {
+        assert!(found(&mut conn, word).await.is_empty(), "{word} is in a token only");
+    }
+    assert_eq!(found(&mut *conn, "deadbeef01").await, vec![1, 3]);
+    assert_eq!(found(&mut *conn, "quokka").await, vec![1]);
+    assert_eq!(found(&mut *conn, "signature").await, vec![2]);
+    assert_eq!(found(&mut *conn, "4711").await, vec![3]);
+    let indexed: Vec<String> = sqlx::query_scalar("SELECT body FROM history_fts ORDER BY rowid")
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    let rebuilt: Vec<String> = sqlx::query_scalar(&format!("SELECT {SEARCH_BODY} FROM history ORDER BY seq"))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(indexed, rebuilt);
+}
+
+/// The history rows whose search entry matches `word`.
+async fn found(conn: &mut sqlx::SqliteConnection, word: &str) -> Vec<i64> {
+    sqlx::query_scalar("SELECT rowid FROM history_fts WHERE history_fts MATCH ? ORDER BY rowid")
+        .bind(fts_query(word))
+        .fetch_all(conn)
+        .await
+        .unwrap()
 }
 
 /// Rewrite every row from `from` on with recomputed hashes, as someone with the file but
