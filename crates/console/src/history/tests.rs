@@ -157,10 +157,10 @@ async fn search_leaves_out_signed_tokens_only() {
     for word in ["zebra", "payload", "giraffe", "wombat", "eyJhbGci"] {
         assert!(found(&mut conn, word).await.is_empty(), "{word} is in a token only");
     }
-    assert_eq!(found(&mut *conn, "deadbeef01").await, vec![1, 3]);
-    assert_eq!(found(&mut *conn, "quokka").await, vec![1]);
-    assert_eq!(found(&mut *conn, "signature").await, vec![2]);
-    assert_eq!(found(&mut *conn, "4711").await, vec![3]);
+    assert_eq!(found(&mut conn, "deadbeef01").await, vec![1, 3]);
+    assert_eq!(found(&mut conn, "quokka").await, vec![1]);
+    assert_eq!(found(&mut conn, "signature").await, vec![2]);
+    assert_eq!(found(&mut conn, "4711").await, vec![3]);
     let indexed: Vec<String> = sqlx::query_scalar("SELECT body FROM history_fts ORDER BY rowid")
         .fetch_all(&mut *conn)
         .await
