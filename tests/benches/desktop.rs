@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use countersign_blackbox::app::AppProcess;
 use countersign_blackbox::console::Console;
+use countersign_blackbox::memory::Memory;
 use countersign_blackbox::webdriver::{Driver, Session};
 use countersign_blackbox::*;
 use serde_json::json;
@@ -62,69 +63,30 @@ async fn fill(gw: &Gateway, console: &Console, agent: &Agent, n: usize) {
 }
 
 /// Memory of every process in the driver's process group but the driver and WebKitWebDriver themselves — the
-/// app (or the empty window), its web content and network processes. PSS splits shared pages among the
-/// processes that share them, so it is the fair sum; RSS counts shared libraries once per process.
-#[derive(Debug, Default)]
-struct Memory {
-    rss_kib: u64,
-    pss_kib: u64,
-    /// Per process: name, PSS KiB, of which anonymous (heaps) KiB.
-    each: Vec<(String, u64, u64)>,
+/// app (or the empty window), its web content and network processes.
+fn memory_of(driver: &Driver) -> Memory {
+    Memory::of_group(driver.pid(), |comm| comm == "tauri-driver" || comm.starts_with("WebKitWebDriver"))
 }
 
-impl Memory {
-    fn of(driver: &Driver) -> Memory {
-        let pgid = driver.pid().to_string();
-        let mut m = Memory::default();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-            let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else { continue };
-            let fields: Vec<&str> = rest.split_whitespace().collect();
-            if fields.get(2) != Some(&pgid.as_str()) {
-                continue;
-            }
-            let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
-            let comm = comm.trim();
-            if comm == "tauri-driver" || comm.starts_with("WebKitWebDriver") {
-                continue;
-            }
-            let rollup = std::fs::read_to_string(entry.path().join("smaps_rollup")).unwrap_or_default();
-            let field = |name: &str| {
-                rollup
-                    .lines()
-                    .find(|l| l.starts_with(name))
-                    .and_then(|l| l.split_whitespace().nth(1))
-                    .and_then(|kb| kb.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            m.rss_kib += field("Rss:");
-            m.pss_kib += field("Pss:");
-            m.each.push((comm.to_string(), field("Pss:"), field("Pss_Anon:")));
-        }
-        m
-    }
+/// How many groups the "where it grew" lines name.
+const TOP_GROUPS: usize = 8;
 
-    fn mib(&self) -> f64 {
-        self.pss_kib as f64 / 1024.0
-    }
-}
-
-impl std::fmt::Display for Memory {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let each: Vec<String> = self
-            .each
-            .iter()
-            .map(|(name, pss, anon)| {
-                format!("{name} {:.0} (anon {:.0})", *pss as f64 / 1024.0, *anon as f64 / 1024.0)
-            })
-            .collect();
-        write!(
-            f,
-            "PSS {:.1} MiB (RSS {:.1} MiB; PSS MiB by process: {})",
-            self.mib(),
-            self.rss_kib as f64 / 1024.0,
-            each.join(", ")
+/// The page's JavaScript heap, when the web view tells (`performance.memory` is Chromium's; WebKit has none).
+async fn js_heap(s: &Session) -> String {
+    let v = s
+        .script(
+            "const m = performance.memory;\
+             return m ? [m.usedJSHeapSize, m.totalJSHeapSize] : null;",
+            json!([]),
         )
+        .await;
+    match v.as_array() {
+        Some(m) => format!(
+            "used {:.1} MiB of {:.1} MiB",
+            m[0].as_f64().unwrap_or(0.0) / 1048576.0,
+            m[1].as_f64().unwrap_or(0.0) / 1048576.0
+        ),
+        None => "not exposed by this web view (no performance.memory)".into(),
     }
 }
 
@@ -155,7 +117,7 @@ async fn empty_window_memory(console: &Console, empty: &std::path::Path) -> Memo
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(SETTLE).await;
-    let m = Memory::of(&driver);
+    let m = memory_of(&driver);
     s.close().await;
     m
 }
@@ -314,17 +276,22 @@ fn main() {
 
         let baseline = empty_window_memory(&console, &empty).await;
         println!("same-run baseline: memory, empty Tauri 2 window   {baseline}");
+        for line in baseline.largest(TOP_GROUPS) {
+            println!("    largest groups, {line}");
+        }
 
         fill(&gw, &console, &agent, 980).await;
         cold_starts(&console, "1,000");
         let (driver, s, took) = launch_until_rows(&console, 1).await;
         tokio::time::sleep(SETTLE).await;
-        let mem_1k = Memory::of(&driver);
+        let mem_1k = memory_of(&driver);
         println!("1,000 pending: start → inbox rendered (WebDriver) {} ms", took.as_millis());
         println!(
             "1,000 pending: memory, all app processes    {mem_1k}\n    = {:.2}× the empty window (target ≤ 1.2×)",
             mem_1k.mib() / baseline.mib()
         );
+        println!("    over the empty window {}", mem_1k.growth_over(&baseline, TOP_GROUPS));
+        println!("    JS heap: {}", js_heap(&s).await);
         s.close().await;
         drop(driver);
 
@@ -384,15 +351,19 @@ fn main() {
         scroll_through(&s).await;
         println!("10,000 pending: scrolled through all of them  {:.1} s", t.elapsed().as_secs_f64());
         tokio::time::sleep(SETTLE).await;
-        let mem_10k = Memory::of(&driver);
+        let mem_10k = memory_of(&driver);
         println!(
             "10,000 pending, scrolled through: memory, all app processes   {mem_10k}\n    = {:.2}× the 1,000-pending figure (target ≤ 1.1×), {:.2}× the empty window",
             mem_10k.mib() / mem_1k.mib(),
             mem_10k.mib() / baseline.mib()
         );
+        println!("    over 1,000 pending {}", mem_10k.growth_over(&mem_1k, TOP_GROUPS));
+        println!("    over the empty window {}", mem_10k.growth_over(&baseline, TOP_GROUPS));
+        println!("    JS heap: {}", js_heap(&s).await);
         s.close().await;
         drop(driver);
         let again = empty_window_memory(&console, &empty).await;
         println!("same-run baseline again (the machine's drift): empty window   {again}");
+        println!("    over the first baseline {}", again.growth_over(&baseline, TOP_GROUPS));
     });
 }

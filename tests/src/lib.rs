@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod console;
+pub mod memory;
 pub mod panel;
 pub mod tls;
 pub mod webdriver;
