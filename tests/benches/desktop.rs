@@ -299,6 +299,14 @@ fn main() {
         cold_starts(&console, "10,000");
         let (driver, s, took) = launch_until_rows(&console, 1).await;
         println!("10,000 pending: start → rows (WebDriver)      {} ms", took.as_millis());
+        // Before any scrolling: what the 10,000 rows cost on their own, apart from scrolling through them.
+        tokio::time::sleep(SETTLE).await;
+        let mem_10k_top = memory_of(&driver);
+        println!(
+            "10,000 pending, not scrolled: memory, all app processes   {mem_10k_top}\n    = {:.2}× the 1,000-pending figure\n    over 1,000 pending {}",
+            mem_10k_top.mib() / mem_1k.mib(),
+            mem_10k_top.growth_over(&mem_1k, TOP_GROUPS)
+        );
         let first = s
             .script(
                 "const m = performance.getEntriesByName('inbox-refresh')[0];\
@@ -358,6 +366,7 @@ fn main() {
             mem_10k.mib() / baseline.mib()
         );
         println!("    over 1,000 pending {}", mem_10k.growth_over(&mem_1k, TOP_GROUPS));
+        println!("    over 10,000 not scrolled {}", mem_10k.growth_over(&mem_10k_top, TOP_GROUPS));
         println!("    over the empty window {}", mem_10k.growth_over(&baseline, TOP_GROUPS));
         println!("    JS heap: {}", js_heap(&s).await);
         s.close().await;

@@ -199,6 +199,10 @@ fn mappings(smaps: &str) -> Vec<Mapping<'_>> {
 /// JavaScriptCore's gigacage and libpas/bmalloc heaps. glibc's malloc arenas reserve 64 MiB each.
 const BIG_RESERVATION: u64 = 1 << 30;
 
+/// glibc's malloc arenas (of threads other than the main one, which uses the brk heap): each reserves
+/// 64 MiB, aligned to 64 MiB, read-write up to what it uses and PROT_NONE after.
+const ARENA: u64 = 64 << 20;
+
 /// A guard page this small (PROT_NONE) right below read-write anonymous memory marks a thread's stack.
 const GUARD_MAX: u64 = 64 << 10;
 
@@ -236,8 +240,10 @@ fn groups(smaps: &str, exe: &str) -> BTreeMap<&'static str, u64> {
                 "stacks"
             } else if run_size[i] >= BIG_RESERVATION {
                 "anon in big reservations (JSC gigacage/libpas)"
+            } else if in_arena(&maps, i) {
+                "anon in malloc arenas"
             } else {
-                "anon (malloc arenas, mmap)"
+                "anon mmap (other)"
             }
         } else {
             path_group(m.path, m.perms, exe)
@@ -245,6 +251,15 @@ fn groups(smaps: &str, exe: &str) -> BTreeMap<&'static str, u64> {
         *out.entry(group).or_default() += m.pss;
     }
     out
+}
+
+/// Whether anonymous mapping `i` starts a glibc malloc arena's heap.
+fn in_arena(maps: &[Mapping<'_>], i: usize) -> bool {
+    let m = &maps[i];
+    let rest_reserved = maps.get(i + 1).is_some_and(|n| {
+        n.path.is_empty() && n.start == m.end && n.perms.starts_with("---") && n.end - m.start == ARENA
+    });
+    m.start % ARENA == 0 && (rest_reserved || m.end - m.start == ARENA)
 }
 
 /// The group of a named mapping.
@@ -313,6 +328,10 @@ Pss: 20 kB
 Pss: 0 kB
 50000000-50001000 rw-p 00000000 00:00 0
 Pss: 30 kB
+7c000000-7c021000 rw-p 00000000 00:00 0
+Pss: 5 kB
+7c021000-80000000 ---p 00000000 00:00 0
+Pss: 0 kB
 a000-b000 rw-s 00000000 00:01 2 /memfd:WebKitSharedMemory (deleted)
 Pss: 7 kB
 c000-d000 r-xp 00000000 fe:00 3 /usr/lib/libwebkit2gtk-4.1.so.0
@@ -329,7 +348,8 @@ Pss: 3 kB
             ("binary data", 10),
             ("brk heap", 50),
             ("stacks", 8),
-            ("anon (malloc arenas, mmap)", 20),
+            ("anon mmap (other)", 20),
+            ("anon in malloc arenas", 5),
             ("anon in big reservations (JSC gigacage/libpas)", 30),
             ("shared memory", 7),
             ("webkit+jsc libs", 40),
