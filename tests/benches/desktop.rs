@@ -122,6 +122,9 @@ async fn empty_window_memory(console: &Console, empty: &std::path::Path) -> Memo
     m
 }
 
+/// How long the app idles after scrolling through before its memory is read again.
+const IDLE: Duration = Duration::from_secs(30);
+
 /// How long a launched window settles before its memory is read.
 const SETTLE: Duration = Duration::from_secs(3);
 
@@ -369,6 +372,16 @@ fn main() {
         println!("    over 10,000 not scrolled {}", mem_10k.growth_over(&mem_10k_top, TOP_GROUPS));
         println!("    over the empty window {}", mem_10k.growth_over(&baseline, TOP_GROUPS));
         println!("    JS heap: {}", js_heap(&s).await);
+        // Whether what scrolling added is held or only not yet given back (garbage collection, allocators'
+        // scavengers): the same processes after a while idle.
+        tokio::time::sleep(IDLE).await;
+        let idle = memory_of(&driver);
+        println!(
+            "10,000 pending, scrolled through, then {} s idle: memory   {idle}\n    = {:.2}× the 1,000-pending figure\n    over scrolled, not idle {}",
+            IDLE.as_secs(),
+            idle.mib() / mem_1k.mib(),
+            idle.growth_over(&mem_10k, TOP_GROUPS)
+        );
         s.close().await;
         drop(driver);
         let again = empty_window_memory(&console, &empty).await;

@@ -199,6 +199,10 @@ fn mappings(smaps: &str) -> Vec<Mapping<'_>> {
 /// JavaScriptCore's gigacage and libpas/bmalloc heaps. glibc's malloc arenas reserve 64 MiB each.
 const BIG_RESERVATION: u64 = 1 << 30;
 
+/// Contiguous anonymous memory from this size up (and below [`BIG_RESERVATION`]) is told apart from the
+/// small mappings (single large `malloc` blocks, image buffers).
+const LARGE_RUN: u64 = 8 << 20;
+
 /// glibc's malloc arenas (of threads other than the main one, which uses the brk heap): each reserves
 /// 64 MiB, aligned to 64 MiB, read-write up to what it uses and PROT_NONE after.
 const ARENA: u64 = 64 << 20;
@@ -238,12 +242,16 @@ fn groups(smaps: &str, exe: &str) -> BTreeMap<&'static str, u64> {
             };
             if guarded && m.perms.starts_with("rw") {
                 "stacks"
+            } else if m.perms.contains('x') {
+                "anon executable (JIT code)"
             } else if run_size[i] >= BIG_RESERVATION {
                 "anon in big reservations (JSC gigacage/libpas)"
             } else if in_arena(&maps, i) {
                 "anon in malloc arenas"
+            } else if run_size[i] >= LARGE_RUN {
+                "anon mmap (runs ≥ 8 MiB)"
             } else {
-                "anon mmap (other)"
+                "anon mmap (small runs)"
             }
         } else {
             path_group(m.path, m.perms, exe)
@@ -348,7 +356,7 @@ Pss: 3 kB
             ("binary data", 10),
             ("brk heap", 50),
             ("stacks", 8),
-            ("anon mmap (other)", 20),
+            ("anon mmap (small runs)", 20),
             ("anon in malloc arenas", 5),
             ("anon in big reservations (JSC gigacage/libpas)", 30),
             ("shared memory", 7),
