@@ -382,6 +382,15 @@ fn main() {
             idle.mib() / mem_1k.mib(),
             idle.growth_over(&mem_10k, TOP_GROUPS)
         );
+        // Whether a second pass adds as much again (held per row fetched) or nothing (a high-water mark).
+        scroll_through(&s).await;
+        tokio::time::sleep(SETTLE).await;
+        let twice = memory_of(&driver);
+        println!(
+            "10,000 pending, scrolled through twice: memory   {twice}\n    = {:.2}× the 1,000-pending figure\n    over once {}",
+            twice.mib() / mem_1k.mib(),
+            twice.growth_over(&idle, TOP_GROUPS)
+        );
         s.close().await;
         drop(driver);
         let again = empty_window_memory(&console, &empty).await;
