@@ -87,7 +87,8 @@ impl Memory {
         self.pss_kib as f64 / 1024.0
     }
 
-    /// The `n` groups that grew most from `base`, kind with kind, and what the rest adds up to, in MiB:
+    /// The `n` groups that changed most from `base` (grew or shrank), kind with kind, and what the rest
+    /// adds up to, in MiB:
     /// `+58.6 MiB: app binary +15.2, web anon +14.0, …; rest +1.3`.
     pub fn growth_over(&self, base: &Memory, n: usize) -> String {
         let mut keys: Vec<_> = self.groups.keys().chain(base.groups.keys()).copied().collect();
@@ -100,7 +101,7 @@ impl Memory {
                 (k, now - base.groups.get(&k).copied().unwrap_or(0) as i64)
             })
             .collect();
-        deltas.sort_by_key(|(_, d)| -d);
+        deltas.sort_by_key(|(_, d)| std::cmp::Reverse(d.abs()));
         let top: Vec<String> = deltas
             .iter()
             .take(n)
@@ -378,5 +379,6 @@ Pss: 3 kB
         now.groups.insert((Kind::Web, "brk heap"), 4096);
         now.groups.insert((Kind::App, "binary text"), 1024);
         assert_eq!(now.growth_over(&base, 1), "+3.0 MiB: web brk heap +2.0; rest +1.0");
+        assert_eq!(base.growth_over(&now, 1), "-3.0 MiB: web brk heap -2.0; rest -1.0");
     }
 }
