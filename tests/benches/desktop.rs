@@ -387,7 +387,7 @@ fn main() {
         tokio::time::sleep(SETTLE).await;
         let twice = memory_of(&driver);
         println!(
-            "10,000 pending, scrolled through twice: memory   {twice}\n    = {:.2}× the 1,000-pending figure\n    over once {}",
+            "10,000 pending, scrolled through twice: memory   {twice}\n    = {:.2}× the 1,000-pending figure\n    over once, then idle {}",
             twice.mib() / mem_1k.mib(),
             twice.growth_over(&idle, TOP_GROUPS)
         );
