@@ -2,6 +2,8 @@
 //! every start-up, and the memory of all the app's processes (web view included) with 1,000 pending and with
 //! 10,000 after scrolling through them — as ratios to an empty Tauri 2 window measured the same way in the run.
 //!
+//! `COUNTERSIGN_BENCH_STARTUP_ONLY=1` stops after the cold starts with 20 and 1,000 pending.
+//!
 //! Run inside the private session: `bash scripts/with-session.sh cargo bench -p countersign-blackbox --bench desktop`
 //! (after `cargo build --workspace --bins`). The bench itself builds the release binaries and the empty window
 //! (`src-tauri/examples/empty_window.rs`) with the bench's profile, so both are fresh and built alike. Prints
@@ -285,6 +287,10 @@ fn main() {
 
         fill(&gw, &console, &agent, 980).await;
         cold_starts(&console, "1,000");
+        if std::env::var_os("COUNTERSIGN_BENCH_STARTUP_ONLY").is_some() {
+            // Quick iterations on start-up: the cold starts alone (20 and 1,000 pending).
+            return;
+        }
         let (driver, s, took) = launch_until_rows(&console, 1).await;
         tokio::time::sleep(SETTLE).await;
         let mem_1k = memory_of(&driver);
