@@ -54,10 +54,9 @@ pub fn run() {
                 window::tune_web_view(&w);
             }
             subscriptions::forward(app.handle());
-            subscriptions::follow_after_first_render(
-                app.handle(),
-                tauri::async_runtime::block_on(console.eps())?,
-            );
+            // Fail the launch on an unreadable store, as before; the following itself waits (see there).
+            tauri::async_runtime::block_on(console.eps())?;
+            subscriptions::follow_after_first_render(app.handle());
             // The window starts hidden and the UI shows it after its first inbox.
             window::show_if_the_ui_never_does(app.handle());
             Ok(())

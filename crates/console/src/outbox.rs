@@ -122,19 +122,28 @@ impl Console {
                     Delivery::Accepted { .. } => ("accepted", history::HistoryDetail::Delivered),
                     _ => ("refused", history::HistoryDetail::DeliveryRefused),
                 };
-                sqlx::query("UPDATE decisions SET outcome = ?, answer = ? WHERE jti = ?")
-                    .bind(outcome)
-                    .bind(answer.to_string())
+                // Another attempt (the upkeep's beside `decide`'s own) may have recorded the answer
+                // meanwhile: the first to take the outbox row records it, once.
+                let taken = sqlx::query("DELETE FROM outbox WHERE jti = ?")
                     .bind(jti)
                     .execute(&mut *tx)
-                    .await?;
-                sqlx::query("DELETE FROM outbox WHERE jti = ?").bind(jti).execute(&mut *tx).await?;
-                let status = match &delivery {
-                    Delivery::Refused { status, .. } => *status,
-                    _ => 200,
-                };
-                let detail = history::DeliveryAnswer { jti: jti.to_string(), status, answer: answer.clone() };
-                history::append(&mut tx, t, Some(&ep.ep), Some(&request_id), &kind(detail)).await?;
+                    .await?
+                    .rows_affected();
+                if taken > 0 {
+                    sqlx::query("UPDATE decisions SET outcome = ?, answer = ? WHERE jti = ?")
+                        .bind(outcome)
+                        .bind(answer.to_string())
+                        .bind(jti)
+                        .execute(&mut *tx)
+                        .await?;
+                    let status = match &delivery {
+                        Delivery::Refused { status, .. } => *status,
+                        _ => 200,
+                    };
+                    let detail =
+                        history::DeliveryAnswer { jti: jti.to_string(), status, answer: answer.clone() };
+                    history::append(&mut tx, t, Some(&ep.ep), Some(&request_id), &kind(detail)).await?;
+                }
             }
             Delivery::Queued { error } => {
                 let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE jti = ?")
@@ -273,6 +282,24 @@ mod tests {
         assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 0);
         assert_eq!(count(&c, "SELECT COUNT(*) FROM decisions WHERE outcome = 'refused'").await, 1);
         assert_eq!(count(&c, "SELECT COUNT(*) FROM history WHERE kind = 'delivery refused'").await, 1);
+        crate::history::verify(c.db()).await.unwrap();
+    }
+
+    /// Two attempts at the same decision at once (the upkeep's tick beside `decide`'s own send):
+    /// the answer is recorded once.
+    #[tokio::test]
+    async fn an_answer_is_recorded_once_when_two_attempts_overlap() {
+        let (_d, c, id) = console_with_request("http://127.0.0.1:1").await;
+        c.decide(&id, deny("no")).await.unwrap();
+        let url = stub(409).await;
+        sqlx::query("UPDATE eps SET url = ?").bind(&url).execute(c.db()).await.unwrap();
+        let ep = c.eps().await.unwrap().remove(0);
+        let jti: String = sqlx::query_scalar("SELECT jti FROM outbox").fetch_one(c.db()).await.unwrap();
+        let (a, b) = tokio::join!(c.deliver_one(&ep, &jti, "auth"), c.deliver_one(&ep, &jti, "auth"));
+        assert!(matches!(a.unwrap(), Delivery::Refused { status: 409, .. }));
+        assert!(matches!(b.unwrap(), Delivery::Refused { status: 409, .. }));
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM history WHERE kind = 'delivery refused'").await, 1);
+        assert_eq!(count(&c, "SELECT COUNT(*) FROM outbox").await, 0);
         crate::history::verify(c.db()).await.unwrap();
     }
 

@@ -111,10 +111,14 @@ impl Console {
             .await?
             .into_iter()
             .collect();
+            // A page that lists no request not seen in this pass moves nothing forward: the pass
+            // ends there (a hostile enforcement point could otherwise alternate two cursors forever).
+            let mut moved = false;
             for item in &page.items {
                 if !listed.insert(item.id.clone()) {
                     continue;
                 }
+                moved = true;
                 if stored.get(&item.id).is_some_and(|jwt| *jwt == item.jwt) {
                     continue;
                 }
@@ -135,7 +139,7 @@ impl Console {
             }
             match page.next {
                 // A page that does not move the cursor would be asked for again forever.
-                Some(next) if !page.items.is_empty() && after.as_ref() != Some(&next) => after = Some(next),
+                Some(next) if moved && after.as_ref() != Some(&next) => after = Some(next),
                 _ => break,
             }
         }
@@ -260,6 +264,32 @@ mod tests {
             paths[0].contains("state=pending") && paths[0].contains("limit=") && !paths[0].contains("after")
         );
         assert!(paths[1].ends_with("after=req-1") && paths[2].ends_with("after=req-2"), "{paths:?}");
+    }
+
+    /// Cursors that alternate (a, b, a, …) over the same requests end the pass too: a page with no
+    /// request new to this pass moves nothing forward.
+    #[tokio::test]
+    async fn backfill_stops_when_pages_list_nothing_new() {
+        let key: SigningKey = protocol::generate_key();
+        let one = signed(&key, "req-1");
+        let (url, seen) = crate::testing::serve(move |_, path, _| {
+            let next = if path.ends_with("after=a") { "b" } else { "a" };
+            let page = if path.starts_with("/v1/step-ups?") {
+                json!({"items": [{"id": "req-1", "jwt": one}], "next": next})
+            } else {
+                json!({"state": "pending"})
+            };
+            (200, page.to_string())
+        })
+        .await;
+        let (_d, c, ep) = pinned(&key, &url).await;
+        let mut report = SyncReport::default();
+        tokio::time::timeout(std::time::Duration::from_secs(10), c.sync_ep(&ep, &mut report))
+            .await
+            .expect("the pass ends")
+            .unwrap();
+        assert_eq!(report.new, 1);
+        assert_eq!(seen.lock().unwrap().len(), 2, "the first page, then one that lists nothing new");
     }
 
     /// A redirect is never followed (it could lead anywhere, plain http included): the pass fails

@@ -71,6 +71,16 @@ pub enum WatchEvent {
 /// How often a connected watch delivers due decisions, signs a due checkpoint and folds the WAL.
 const UPKEEP_EVERY: Duration = Duration::from_secs(2);
 
+/// A task of the watch that did not finish: a panic goes on as a panic (the subscriptions actor
+/// stops that enforcement point's watch with an error) instead of a reconnect that would meet it
+/// again; a cancelled one is an error.
+fn task_failed(e: tokio::task::JoinError) -> ConsoleError {
+    if e.is_panic() {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    ConsoleError::Invalid(format!("a task of the watch stopped: {e}"))
+}
+
 /// A spawned task aborted when its handle is dropped (the watch loop that owns it has ended).
 struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 
@@ -150,7 +160,7 @@ impl Console {
             tokio::select! {
                 done = &mut backfill.0, if backfilling => {
                     backfilling = false;
-                    let report = done.map_err(|e| ConsoleError::Invalid(format!("backfill task failed: {e}")))??;
+                    let report = done.map_err(task_failed)??;
                     // Each request the backfill stored first is announced like one from the stream:
                     // a request submitted while the backfill ran may be listed by it before its
                     // event arrives (the event then finds it known), and it must still be notified.
@@ -184,24 +194,26 @@ impl Console {
                 // The upkeep only ends on an error (a database or keyring one, or a network one that
                 // ends this connection too).
                 ended = &mut upkeep.0 => {
-                    ended.map_err(|e| ConsoleError::Invalid(format!("upkeep task failed: {e}")))??;
+                    ended.map_err(task_failed)??;
                     return Ok(());
                 }
             }
         }
     }
 
-    /// While connected to `ep`: every couple of seconds, deliver its due decisions, sign a history
-    /// checkpoint when one is due (off the per-event path), and fold the write-ahead log.
-    async fn upkeep(self, ep: Ep, backfilled: tokio::sync::oneshot::Receiver<()>) -> Result<()> {
-        // The backfill delivers the outbox itself at its end; the upkeep starts after it.
-        if backfilled.await.is_err() {
-            return Ok(());
-        }
+    /// While connected to `ep`: every couple of seconds, sign a history checkpoint when one is due
+    /// (off the per-event path), fold the write-ahead log, and, once the backfill is done (it
+    /// delivers the outbox itself at its end), deliver the due decisions. A backfill that never ends
+    /// holds back only the deliveries.
+    async fn upkeep(self, ep: Ep, mut backfilled: tokio::sync::oneshot::Receiver<()>) -> Result<()> {
         let mut tick = tokio::time::interval(UPKEEP_EVERY);
+        let mut delivering = false;
         loop {
             tick.tick().await;
-            self.deliver_outbox(&ep, false, None, &mut SyncReport::default()).await?;
+            delivering = delivering || backfilled.try_recv().is_ok();
+            if delivering {
+                self.deliver_outbox(&ep, false, None, &mut SyncReport::default()).await?;
+            }
             self.checkpoint_or_warn().await;
             self.fold_wal().await?;
         }

@@ -16,9 +16,11 @@ pub const CHECKPOINT_EVERY: i64 = 100;
 pub const CHECKPOINT_AGE_S: i64 = 60;
 
 /// A history row's search text, as the insert trigger (migration 0060) indexes it: its kind and its
-/// detail without the signed tokens it carries (random base64 nobody searches for).
-pub(super) const SEARCH_BODY: &str = "kind || ' ' || CASE WHEN json_valid(detail) \
-     THEN json_remove(detail, '$.jwt', '$.token') ELSE detail END";
+/// detail without the signed token of a verified request or a decision (random base64 nobody
+/// searches for); a rejected request's text stays.
+pub(super) const SEARCH_BODY: &str = "kind || ' ' || CASE WHEN NOT json_valid(detail) THEN detail \
+     WHEN kind = 'request received' THEN json_remove(detail, '$.jwt') \
+     ELSE json_remove(detail, '$.token') END";
 
 /// What a checkpoint signs: the profile and the chain head it covers.
 pub(super) fn checkpoint_message(profile: &str, upto: i64, head: &str) -> String {

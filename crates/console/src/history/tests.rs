@@ -126,8 +126,8 @@ async fn filters_by_request_attributes() {
     assert_eq!(ids(c.history(&f).await.unwrap()), vec![3]);
 }
 
-/// The search index leaves out the signed tokens a row carries (a received or rejected request's
-/// `jwt`, a decision's `token`) and keeps every other field; rebuilding the index (re-anchoring)
+/// The search index leaves out the signed tokens a row carries (a verified request's `jwt`, a
+/// decision's `token`) and keeps every other field, a rejected request's text included; rebuilding the index (re-anchoring)
 /// writes the same text the insert trigger does.
 #[tokio::test]
 async fn search_leaves_out_signed_tokens_only() {
@@ -154,12 +154,14 @@ async fn search_leaves_out_signed_tokens_only() {
         token: "hh.wombat.ss".into(),
     });
     append(&mut conn, 3, Some("ep"), Some("r1"), &signed).await.unwrap();
-    for word in ["zebra", "payload", "giraffe", "wombat", "eyJhbGci"] {
+    for word in ["zebra", "payload", "wombat", "eyJhbGci"] {
         assert!(found(&mut conn, word).await.is_empty(), "{word} is in a token only");
     }
     assert_eq!(found(&mut conn, "deadbeef01").await, vec![1, 3]);
     assert_eq!(found(&mut conn, "quokka").await, vec![1]);
     assert_eq!(found(&mut conn, "signature").await, vec![2]);
+    // What an enforcement point sent that did not verify stays searchable: it need not be a token.
+    assert_eq!(found(&mut conn, "giraffe").await, vec![2]);
     assert_eq!(found(&mut conn, "4711").await, vec![3]);
     let indexed: Vec<String> = sqlx::query_scalar("SELECT body FROM history_fts ORDER BY rowid")
         .fetch_all(&mut *conn)
