@@ -54,9 +54,10 @@ pub fn run() {
                 window::tune_web_view(&w);
             }
             subscriptions::forward(app.handle());
-            // Fail the launch on an unreadable store, as before; the following itself waits (see there).
-            tauri::async_runtime::block_on(console.eps())?;
-            subscriptions::follow_after_first_render(app.handle());
+            let shell = app.state::<Shell>();
+            for ep in tauri::async_runtime::block_on(console.eps())? {
+                shell.subscriptions.follow(ep);
+            }
             // The window starts hidden and the UI shows it after its first inbox.
             window::show_if_the_ui_never_does(app.handle());
             Ok(())

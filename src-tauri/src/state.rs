@@ -25,8 +25,6 @@ pub struct Shell {
     pub(crate) updates: Mutex<Option<UnboundedReceiver<Update>>>,
     /// Notifications and flood tracking.
     pub notifier: Arc<Notifier>,
-    /// Told when the UI has drawn its first inbox (the start-up sync waits for it, a while at most).
-    pub first_render: tokio::sync::Notify,
 }
 
 impl Shell {
@@ -45,7 +43,6 @@ impl Shell {
             subscriptions,
             updates: Mutex::new(Some(rx)),
             notifier: Arc::new(Notifier::default()),
-            first_render: tokio::sync::Notify::new(),
         }
     }
 

@@ -22,26 +22,6 @@ pub fn forward<R: Runtime>(app: &AppHandle<R>) {
     });
 }
 
-/// How long the start-up sync waits for the UI's first inbox before it starts anyway.
-pub const FOLLOW_AT_THE_LATEST: std::time::Duration = std::time::Duration::from_secs(1);
-
-/// Follow the pinned enforcement points once the UI has drawn its first inbox from what is stored (or after
-/// [`FOLLOW_AT_THE_LATEST`]): each new connection's backfill reads the whole pending list and would
-/// otherwise share the two cores with the web view's first layout. Requests that arrived meanwhile
-/// are notified when the backfill finds them.
-pub fn follow_after_first_render<R: Runtime>(app: &AppHandle<R>) {
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        let shell = app.state::<Shell>();
-        let _ = tokio::time::timeout(FOLLOW_AT_THE_LATEST, shell.first_render.notified()).await;
-        // Read now, not at launch: one removed or pinned again meanwhile is followed as it is now.
-        match shell.console.eps().await {
-            Ok(eps) => eps.into_iter().for_each(|ep| shell.subscriptions.follow(ep)),
-            Err(e) => tracing::error!(error = %e, "cannot read the enforcement points to follow"),
-        }
-    });
-}
-
 fn on_update<R: Runtime>(app: &AppHandle<R>, update: Update) {
     match update {
         Update::Connection { .. } => {

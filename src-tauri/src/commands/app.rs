@@ -1,9 +1,7 @@
 //! The app's own lifecycle: the window stays hidden until the UI has drawn its first inbox, so an
 //! approver never sees a blank white window at launch.
 
-use tauri::{AppHandle, Manager as _, Runtime};
-
-use crate::state::Shell;
+use tauri::{AppHandle, Runtime};
 
 /// The UI drew its first inbox (`rows` lines in it; `render_ms` from asking for it to laid out,
 /// `ipc_ms` of which waiting for Rust): show the main window, the first time only — a later call
@@ -11,7 +9,6 @@ use crate::state::Shell;
 /// to the tray nor steals focus.
 #[tauri::command]
 pub fn ui_ready<R: Runtime>(app: AppHandle<R>, rows: u32, render_ms: f64, ipc_ms: f64) {
-    app.state::<Shell>().first_render.notify_one();
     if crate::window::mark_shown() {
         tracing::info!(
             startup_ms = crate::window::since_start().as_millis() as u64,
