@@ -93,4 +93,38 @@ describe("RequestDetail: deciding", () => {
     await waitFor(() => expect(document.querySelector(".decided")?.textContent).toContain("by you"));
     expect(screen.getByTestId("decision-result").textContent).toContain("Delivered: the request is denied.");
   });
+
+  it("keeps the panel and its result when the request reloads as decided before the decision call returns", async () => {
+    // The decision row is committed before it is delivered, so Rust says "requests changed" while `decide`
+    // still waits on the enforcement point. The pane reloads; the panel must not be replaced by a fresh one.
+    const s = summary({ ep: "ep-1", id: "race", tier: "low" });
+    let decided = false;
+    let answer: (r: unknown) => void = () => {};
+    mockIPC((cmd) => {
+      if (cmd === "get_request") {
+        return decided
+          ? detail(
+              { ...s, state: "denied" },
+              { decision: { verdict: "deny", reason: "no", delivered: false, answer: null, signedAt: 0 } },
+            )
+          : detail(s);
+      }
+      if (cmd === "decide") {
+        decided = true;
+        return new Promise((resolve) => (answer = resolve));
+      }
+      return null;
+    });
+    const { rerender } = render(RequestDetail, { ep: "ep-1", id: "race", reloadTick: 0 });
+    await fireEvent.click(await screen.findByTestId("deny-button"));
+    await fireEvent.input(screen.getByTestId("reason-input"), { target: { value: "no" } });
+    await fireEvent.click(screen.getByTestId("confirm-button"));
+    await waitFor(() => expect(decided).toBe(true));
+    await rerender({ reloadTick: 1 });
+    await waitFor(() => expect(document.querySelector(".decided")?.textContent).toContain("by you"));
+    answer({ outcome: "accepted", message: "Delivered: the request is denied." });
+    await waitFor(() => expect(screen.getByTestId("decision-result").textContent).toContain("delivered"));
+    expect(screen.queryByTestId("deny-button")).toBeNull();
+    expect(screen.queryByTestId("approve-button")).toBeNull();
+  });
 });
