@@ -1,0 +1,69 @@
+//! The command line: `stdio`, `http` and `hook claude-code`, and the logging every mode shares (stderr only).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config;
+
+/// Put Countersign between an agent and its tools: every MCP tool call needs the gateway's allow or a human's approval.
+#[derive(Debug, Parser)]
+#[command(name = "countersign-mcp", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The modes.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run as a stdio MCP server in front of the server command given after `--`.
+    Stdio {
+        /// The proxy's configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The real server's command and arguments.
+        #[arg(last = true, required = true)]
+        server: Vec<String>,
+    },
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// Run the command line. Logs go to stderr: in stdio mode stdout carries the protocol alone.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_MCP_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("countersign-mcp: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Stdio { config, server } => {
+                let loaded = config::load(&config, &env)?;
+                crate::stdio::run(loaded, server).await
+            }
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        Err(e) => {
+            eprintln!("countersign-mcp: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
