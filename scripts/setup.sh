@@ -48,3 +48,8 @@ fi
 build_ui() {
   (cd ui && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build)
 }
+
+# The real MCP servers the proxy's black-box tests run (tests/mcp/package.json, pinned by its lock file).
+install_mcp_servers() {
+  (cd tests/mcp && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; })
+}

@@ -9,6 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "front end: build, unit tests (Vitest), lint (no raw HTML), type check"
 build_ui
+install_mcp_servers
 mkdir -p target
 (cd ui && NO_COLOR=1 npm test --silent 2>&1) | tee target/vitest.log
 (cd ui && npm run --silent lint)

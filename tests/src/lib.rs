@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod console;
+pub mod mcp;
 pub mod memory;
 pub mod panel;
 pub mod tls;
