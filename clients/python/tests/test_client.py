@@ -145,7 +145,7 @@ def test_the_token_comes_from_the_environment_or_a_private_file(gateway, tmp_pat
     os.chmod(token_file, 0o600)
     assert Client(gateway.url, token_file=token_file).submit(gateway.draft("test.allow")).state is State.APPROVED
     os.chmod(token_file, 0o644)
-    with pytest.raises(ValueError, match="readable by others"):
+    with pytest.raises(ValueError, match="accessible by group or others"):
         Client(gateway.url, token_file=token_file)
     with pytest.raises(ValueError, match="no agent token"):
         Client(gateway.url)

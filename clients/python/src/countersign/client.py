@@ -43,7 +43,7 @@ def _read_token_file(path: Union[str, "os.PathLike[str]"]) -> str:
     """The token in ``path``; refused when others than its owner may read the file (POSIX)."""
     st = os.stat(path)
     if os.name == "posix" and st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ValueError(f"token file {os.fspath(path)!r} is readable by others: chmod 600 it")
+        raise ValueError(f"token file {os.fspath(path)!r} is accessible by group or others: chmod 600 it")
     with open(path, encoding="utf-8") as f:
         return f.read().strip()
 
