@@ -164,3 +164,11 @@ def test_bad_client_configuration_is_refused_before_any_call(gateway):
         draft = gateway.draft("test.allow", args={"x": float("nan")})
         with pytest.raises(ValueError):
             c.submit(draft)
+
+
+def test_a_draft_over_the_body_limit_is_too_large(gateway, client):
+    draft = gateway.draft("test.allow", args={f"k{i}": "x" * 16000 for i in range(20)})
+    with pytest.raises(GatewayError) as refused:
+        client.submit(draft)
+    assert (refused.value.status, refused.value.code) == (413, "too_large")
+    assert "larger than 262144 bytes" in refused.value.message

@@ -8,13 +8,15 @@ import math
 import os
 import stat
 import time
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, TypeVar, Union
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from .errors import GatewayError
 from .results import State, Status, Submission, parse_status, parse_submission
+
+T = TypeVar("T")
 
 #: The environment variable holding the agent token when none is passed.
 TOKEN_ENV = "COUNTERSIGN_AGENT_TOKEN"
@@ -61,6 +63,14 @@ def _resolve_token(token: Optional[str], token_file: Optional[Union[str, "os.Pat
     if not token.startswith("csa_") or not all(33 <= ord(c) < 127 for c in token):
         raise ValueError("an agent token starts with 'csa_' and holds no spaces or control characters")
     return token
+
+
+def _parsed(parse: Callable[[Any], T], code: int, answer: Any) -> T:
+    """``parse(answer)``, its refusal tagged with the HTTP status the answer came with."""
+    try:
+        return parse(answer)
+    except GatewayError as e:
+        raise GatewayError(e.code, e.message, code) from None
 
 
 class Client:
@@ -131,8 +141,8 @@ class Client:
             ):
                 raise ValueError("idempotency_key must be 1 to 200 printable ASCII characters")
             headers["Idempotency-Key"] = idempotency_key
-        _, answer = self._call("POST", "/v1/step-ups", (200, 201), data=body, headers=headers)
-        return parse_submission(answer)
+        code, answer = self._call("POST", "/v1/step-ups", (200, 201), data=body, headers=headers)
+        return _parsed(parse_submission, code, answer)
 
     def status(self, request_id: str) -> Status:
         """The request's status now (``GET /v1/step-ups/{id}``), without waiting."""
@@ -170,13 +180,13 @@ class Client:
         """
         _, answer = self._call("DELETE", f"/v1/step-ups/{quote(request_id, safe='')}", (200,))
         if not isinstance(answer, dict) or answer.get("state") != State.WITHDRAWN.value:
-            raise GatewayError("bad_answer", "the gateway did not confirm the withdrawal")
+            raise GatewayError("bad_answer", "the gateway did not confirm the withdrawal", 200)
 
     def _status(self, request_id: str, wait_s: int) -> Status:
         path = f"/v1/step-ups/{quote(request_id, safe='')}"
         params = {"wait": str(wait_s)} if wait_s > 0 else None
-        _, answer = self._call("GET", path, (200,), params=params, extra_read_s=wait_s)
-        status = parse_status(answer)
+        code, answer = self._call("GET", path, (200,), params=params, extra_read_s=wait_s)
+        status = _parsed(parse_status, code, answer)
         if status.id != request_id:
             raise GatewayError("bad_answer", "the gateway answered about another request")
         return status
