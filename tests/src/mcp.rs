@@ -223,3 +223,135 @@ impl Raw {
         tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await.expect("exits").expect("wait")
     }
 }
+
+/// A child process killed (and reaped) when dropped.
+#[derive(Debug)]
+pub struct Running {
+    child: Child,
+    /// Its MCP endpoint.
+    pub url: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// `server-everything` in streamable-HTTP mode on a free loopback port; its endpoint is `/mcp`.
+pub async fn everything_http() -> Running {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new("node")
+        .arg(server_everything())
+        .arg("streamableHttp")
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn server-everything");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return Running { child, url: format!("http://127.0.0.1:{port}/mcp") };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("server-everything did not listen on {port}");
+}
+
+impl Rig {
+    /// `countersign-mcp http` in front of `upstream`, on a free loopback port.
+    pub async fn http(&self, upstream: &str) -> Running {
+        let mut child = Command::new(bin("countersign-mcp"))
+            .arg("http")
+            .arg("--config")
+            .arg(&self.config)
+            .args(["--listen", "127.0.0.1:0", "--upstream", upstream])
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn countersign-mcp http");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("the proxy printed its address")
+            .expect("read")
+            .expect("a line");
+        let url = line.rsplit(' ').next().expect("url").to_owned();
+        assert!(url.starts_with("http://127.0.0.1:") && url.ends_with("/mcp"), "{line}");
+        Running { child, url }
+    }
+}
+
+/// rmcp's client over streamable HTTP.
+pub async fn rmcp_http_client(url: &str) -> (RunningService<RoleClient, Recorder>, Recorder) {
+    let recorder = Recorder::default();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(url.to_owned());
+    let client = recorder.clone().serve(transport).await.expect("initialize over HTTP");
+    (client, recorder)
+}
+
+/// A raw streamable-HTTP session: exact messages in, every message of the answer out (JSON or SSE).
+#[derive(Debug)]
+pub struct RawHttp {
+    http: reqwest::Client,
+    url: String,
+    session: Option<String>,
+}
+
+impl RawHttp {
+    /// Initialize a session at `url`.
+    pub async fn start(url: &str) -> RawHttp {
+        let mut raw = RawHttp { http: reqwest::Client::new(), url: url.to_owned(), session: None };
+        let (_, headers, _) = raw
+            .post_with(&json!({"jsonrpc": "2.0", "id": "init", "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+            .to_string(), &[])
+            .await;
+        raw.session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        raw.post(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string()).await;
+        raw
+    }
+
+    /// POST a body as it is: the status and the messages of the answer.
+    pub async fn post(&self, body: &str) -> (u16, Vec<Value>) {
+        let (status, _, messages) = self.post_with(body, &[]).await;
+        (status, messages)
+    }
+
+    /// POST with extra headers.
+    pub async fn post_with(
+        &self,
+        body: &str,
+        extra: &[(&str, &str)],
+    ) -> (u16, reqwest::header::HeaderMap, Vec<Value>) {
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_owned());
+        if let Some(s) = &self.session {
+            req = req.header("mcp-session-id", s);
+        }
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let resp =
+            tokio::time::timeout(Duration::from_secs(30), req.send()).await.expect("answered").expect("post");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let messages = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:").map(str::trim).or(Some(l)))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .flat_map(|v| match v {
+                Value::Array(items) => items,
+                v => vec![v],
+            })
+            .collect();
+        (status, headers, messages)
+    }
+}

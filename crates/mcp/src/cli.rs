@@ -28,6 +28,22 @@ pub enum Command {
         #[arg(last = true, required = true)]
         server: Vec<String>,
     },
+    /// Run as a streamable-HTTP MCP endpoint in front of the server at `--upstream`.
+    Http {
+        /// The proxy's configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+        /// Where to listen, e.g. 127.0.0.1:8931 (port 0 picks a free one; the URL is printed on stdout).
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        /// The server's MCP endpoint, e.g. http://127.0.0.1:3001/mcp; the proxy serves the same path.
+        #[arg(long)]
+        upstream: url::Url,
+        /// Allow a non-loopback --listen address (whoever reaches it acts as this agent: put your own
+        /// authentication in front).
+        #[arg(long)]
+        public: bool,
+    },
 }
 
 fn env(name: &str) -> Option<String> {
@@ -56,6 +72,10 @@ pub fn main() -> ExitCode {
             Command::Stdio { config, server } => {
                 let loaded = config::load(&config, &env)?;
                 crate::stdio::run(loaded, server).await
+            }
+            Command::Http { config, listen, upstream, public } => {
+                let loaded = config::load(&config, &env)?;
+                crate::http::run(loaded, listen, upstream, public).await
             }
         }
     });
