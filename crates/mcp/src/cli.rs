@@ -44,6 +44,23 @@ pub enum Command {
         #[arg(long)]
         public: bool,
     },
+    /// Answer a coding agent's hook: each tool call it is about to make needs the gateway's allow or a human's approval.
+    Hook {
+        /// Which coding agent's hook protocol.
+        #[command(subcommand)]
+        agent: HookAgent,
+    },
+}
+
+/// The coding agents whose hooks `hook` answers.
+#[derive(Debug, Subcommand)]
+pub enum HookAgent {
+    /// A Claude Code PreToolUse hook: the event on stdin; exit 0 with the allow JSON, or exit 2 with the reason.
+    ClaudeCode {
+        /// The configuration (TOML; `[hook] max_wait_s` bounds the wait).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 fn env(name: &str) -> Option<String> {
@@ -53,6 +70,10 @@ fn env(name: &str) -> Option<String> {
 /// Run the command line. Logs go to stderr: in stdio mode stdout carries the protocol alone.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before logging starts: the hook's stderr is the reason the model reads, and its every failure exits 2.
+    if let Command::Hook { agent: HookAgent::ClaudeCode { config } } = &cli.command {
+        return crate::hook::claude_code(config);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -77,6 +98,8 @@ pub fn main() -> ExitCode {
                 let loaded = config::load(&config, &env)?;
                 crate::http::run(loaded, listen, upstream, public).await
             }
+            // Answered above, before the runtime; blocks if ever reached.
+            Command::Hook { .. } => Ok(i32::from(crate::hook::BLOCK)),
         }
     });
     match result {

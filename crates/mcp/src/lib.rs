@@ -8,6 +8,7 @@ pub mod draft;
 pub mod enforce;
 pub mod gateway;
 pub mod guard;
+pub mod hook;
 pub mod http;
 pub mod lines;
 pub mod messages;
