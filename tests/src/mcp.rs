@@ -43,7 +43,8 @@ impl Rig {
     /// A rig whose config has `extra` TOML appended (e.g. an `[approval]` table).
     pub fn start(extra: &str) -> Rig {
         let dir = tempfile::tempdir().expect("tempdir");
-        let gw = Gateway::start(&dir.path().join("gw"), &["--rate-limit", "600"]);
+        // The tests and the bench make many calls a minute; the rate limit is not what they test.
+        let gw = Gateway::start(&dir.path().join("gw"), &["--rate-limit", "100000"]);
         let agent = gw.agent(WORKLOAD);
         let data = gw.data.to_str().expect("utf-8").to_owned();
         let system = gateway_cli(&[
@@ -215,6 +216,11 @@ impl Raw {
                 self.seen.push(m);
             }
         }
+    }
+
+    /// The process id (for its memory figures).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
     }
 
     /// Close stdin and wait for the process to exit.
