@@ -12,7 +12,14 @@ use crate::gateway::{Gateway, GatewayError, Status};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Forward it with these arguments: the ones the gateway says were allowed or approved.
-    Forward(Map<String, Value>),
+    Forward {
+        /// The request at the gateway.
+        id: String,
+        /// Whether a human approved it (otherwise the policy allowed it).
+        approved_by_people: bool,
+        /// The grant's arguments.
+        args: Map<String, Value>,
+    },
     /// Do not forward it; tell the model this.
     Refuse(Refusal),
     /// The client abandoned it: it was withdrawn at the gateway, and nobody waits for an answer.
@@ -107,7 +114,7 @@ pub async fn enforce(
     match submitted.state {
         RequestState::Approved => {
             return match submitted.grant {
-                Some(grant) => redeem(gw, &id, &tool, &grant).await,
+                Some(grant) => redeem(gw, &id, &tool, &grant, false).await,
                 None => Outcome::Refuse(Refusal::Failed(format!(
                     "Countersign blocked this tool call: the gateway allowed request {id} without a grant. Nothing was forwarded."
                 ))),
@@ -186,7 +193,7 @@ async fn resolved(gw: &Gateway, id: &str, tool: &str, s: &Status) -> Option<Outc
     Some(match s.state {
         RequestState::Pending => return None,
         RequestState::Approved => match &s.grant {
-            Some(grant) => redeem(gw, id, tool, grant).await,
+            Some(grant) => redeem(gw, id, tool, grant, true).await,
             None => Outcome::Refuse(Refusal::Failed(format!(
                 "Countersign blocked this tool call: request {id} was approved but no grant was returned. Nothing was forwarded."
             ))),
@@ -208,13 +215,17 @@ async fn resolved(gw: &Gateway, id: &str, tool: &str, s: &Status) -> Option<Outc
 }
 
 /// Redeem the grant and forward exactly the one action it approved, if it is this call's tool.
-async fn redeem(gw: &Gateway, id: &str, tool: &str, grant: &str) -> Outcome {
+async fn redeem(gw: &Gateway, id: &str, tool: &str, grant: &str, approved_by_people: bool) -> Outcome {
     match gw.redeem(grant).await {
         Err(e) => Outcome::Refuse(failed(&e)),
         Ok(r) if r.request != id => Outcome::Refuse(Refusal::Failed(format!(
             "Countersign blocked this tool call: the grant for request {id} names another request. Nothing was forwarded."
         ))),
-        Ok(mut r) if r.actions.len() == 1 && r.actions[0].tool == tool => Outcome::Forward(std::mem::take(&mut r.actions[0].args)),
+        Ok(mut r) if r.actions.len() == 1 && r.actions[0].tool == tool => Outcome::Forward {
+            id: id.to_owned(),
+            approved_by_people,
+            args: std::mem::take(&mut r.actions[0].args),
+        },
         Ok(_) => Outcome::Refuse(Refusal::Failed(format!(
             "Countersign blocked this tool call: what was approved in request {id} is not this call. Nothing was forwarded."
         ))),

@@ -204,7 +204,8 @@ impl Gateway {
 
     /// A request's status, waiting up to `wait` for it to be resolved.
     pub async fn wait(&self, id: &str, wait: Duration) -> Result<Status, GatewayError> {
-        let s = wait.as_secs().min(MAX_WAIT_S);
+        // Whole seconds, rounded up: a wait of less than a second must not become a busy loop of `wait=0`.
+        let s = (wait.as_millis().div_ceil(1000) as u64).min(MAX_WAIT_S);
         let req = self
             .at(Method::GET, &format!("/v1/step-ups/{}", path_segment(id)?), &self.agent_token)
             .query(&[("wait", s)])

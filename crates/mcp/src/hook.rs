@@ -162,17 +162,14 @@ pub async fn decide(loaded: &Loaded, event: &Event) -> Answer {
         every: Duration::from_secs(MAX_WAIT_S),
         max_wait: Some(Duration::from_secs(loaded.config.hook.max_wait_s)),
     };
-    let mut held: Option<String> = None;
-    let remember = |w: &crate::enforce::Waiting| {
-        held.get_or_insert_with(|| w.id.clone());
-    };
-    match enforce(&gw, &draft(loaded, event), hold, remember, &CancellationToken::new()).await {
-        Outcome::Forward(input) => {
-            let reason = match held {
-                Some(id) => format!("Countersign: approved by the required approvers (request {id})"),
-                None => "Countersign: allowed by the policy".to_owned(),
+    match enforce(&gw, &draft(loaded, event), hold, |_| {}, &CancellationToken::new()).await {
+        Outcome::Forward { id, approved_by_people, args } => {
+            let reason = if approved_by_people {
+                format!("Countersign: approved by the required approvers (request {id})")
+            } else {
+                format!("Countersign: allowed by the policy (request {id})")
             };
-            Answer::Allow(allow(input, reason))
+            Answer::Allow(allow(args, reason))
         }
         Outcome::Refuse(r) => Answer::Block(r.text().to_owned()),
         // Nothing cancels the hook's token; should it happen, nothing was approved.

@@ -278,7 +278,7 @@ impl Held {
             .await;
         let was_held = self.shared.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key).is_some();
         let answer = match outcome {
-            Outcome::Forward(args) if was_held => {
+            Outcome::Forward { args, .. } if was_held => {
                 tracing::info!(tool = %self.call.name, "approved tool call forwarded");
                 let body = Bytes::from(self.call.with_arguments(args));
                 match self.shared.send(Method::POST, &self.headers, Some(body)).await {

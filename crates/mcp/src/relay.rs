@@ -153,7 +153,7 @@ impl Relay {
             let mut state = relay.state();
             let was_held = state.held.remove(&key).is_some();
             match outcome {
-                Outcome::Forward(args) if was_held => {
+                Outcome::Forward { args, .. } if was_held => {
                     tracing::info!(tool = %call.name, "approved tool call forwarded");
                     let _ = relay.to_server.send(call.with_arguments(args).into_bytes());
                 }
