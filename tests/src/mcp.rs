@@ -149,6 +149,31 @@ pub fn text_of(result: &rmcp::model::CallToolResult) -> String {
     serde_json::to_value(result).expect("json")["content"][0]["text"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The one request the console lists once a call is held (syncing until it does).
+pub async fn held_request(console: &crate::console::Console) -> String {
+    for _ in 0..100 {
+        console.ok(&["sync"]);
+        if let Some(id) = console.pending_ids().first() {
+            return id.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no request was held");
+}
+
+/// Wait (up to 8 s) until request `id` is in `state` at the gateway; its last state either way.
+pub async fn settles_as(gw: &Gateway, agent: &Agent, id: &str, state: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..80 {
+        last = crate::status(gw, agent, id, 0).await["state"].clone();
+        if last == state {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    last
+}
+
 /// A raw JSON-RPC line client over a child's stdio, for checks on exact messages.
 #[derive(Debug)]
 pub struct Raw {

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use countersign_blackbox::console::Console;
-use countersign_blackbox::mcp::{rmcp_client, text_of, Recorder, Rig};
+use countersign_blackbox::mcp::{held_request, rmcp_client, settles_as, text_of, Recorder, Rig};
 use countersign_blackbox::status;
 use rmcp::model::{CallToolRequest, CallToolRequestParams, CallToolResult, ClientRequest};
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient};
@@ -19,18 +19,6 @@ const TRICKY: &str =
 fn echo(message: &str) -> CallToolRequestParams {
     let args: Map<String, Value> = json!({"message": message}).as_object().expect("object").clone();
     CallToolRequestParams::new("echo").with_arguments(args)
-}
-
-/// The console connected to the rig's gateway, and the one request it lists once the call is held.
-async fn held_request(rig: &Rig, console: &Console) -> String {
-    for _ in 0..100 {
-        console.ok(&["sync"]);
-        if let Some(id) = console.pending_ids().first() {
-            return id.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no request held at {}", rig.gw.url);
 }
 
 fn call(peer: &Peer<RoleClient>, params: CallToolRequestParams) -> tokio::task::JoinHandle<CallToolResult> {
@@ -50,7 +38,7 @@ async fn a_held_call_is_approved_in_the_console_and_forwarded_exactly() {
     let (rig, console) = connected().await;
     let (client, recorder): (_, Recorder) = rmcp_client(rig.stdio()).await;
     let pending = call(client.peer(), echo(TRICKY));
-    let id = held_request(&rig, &console).await;
+    let id = held_request(&console).await;
     // The approver sees the arguments exactly (escaped for the terminal, never interpreted).
     let shown = console.json(&["show", &id]);
     assert_eq!(shown["claims"]["actions"][0]["args"]["message"], TRICKY, "{shown}");
@@ -76,7 +64,7 @@ async fn an_approvers_denial_reaches_the_model_with_the_reason() {
     let (rig, console) = connected().await;
     let (client, _) = rmcp_client(rig.stdio()).await;
     let pending = call(client.peer(), echo("export everything"));
-    let id = held_request(&rig, &console).await;
+    let id = held_request(&console).await;
     console.ok(&["deny", &id, "--reason", "not during the freeze"]);
     let r = tokio::time::timeout(Duration::from_secs(30), pending).await.expect("answered").expect("join");
     assert_eq!(r.is_error, Some(true));
@@ -112,17 +100,9 @@ async fn a_cancelled_call_is_withdrawn_at_the_gateway() {
         .send_cancellable_request(request, PeerRequestOptions::no_options())
         .await
         .expect("sent");
-    let id = held_request(&rig, &console).await;
+    let id = held_request(&console).await;
     handle.cancel(Some("the user pressed stop".into())).await.expect("cancel sent");
-    let mut state = Value::Null;
-    for _ in 0..50 {
-        state = status(&rig.gw, &rig.agent, &id, 0).await["state"].clone();
-        if state == "withdrawn" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "withdrawn");
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &id, "withdrawn").await, "withdrawn");
     console.ok(&["sync"]);
     assert!(console.pending_ids().is_empty(), "the approver no longer sees it");
     // The session goes on: a later call is answered.
@@ -142,15 +122,7 @@ async fn closing_the_client_withdraws_what_it_left_held() {
     let (rig, console) = connected().await;
     let (client, _) = rmcp_client(rig.stdio()).await;
     let _pending = call(client.peer(), echo("left behind"));
-    let id = held_request(&rig, &console).await;
+    let id = held_request(&console).await;
     client.cancel().await.expect("close");
-    let mut state = Value::Null;
-    for _ in 0..80 {
-        state = status(&rig.gw, &rig.agent, &id, 0).await["state"].clone();
-        if state == "withdrawn" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "withdrawn");
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &id, "withdrawn").await, "withdrawn");
 }

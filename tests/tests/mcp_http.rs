@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use countersign_blackbox::bin;
 use countersign_blackbox::console::Console;
-use countersign_blackbox::mcp::{everything_http, rmcp_http_client, text_of, RawHttp, Rig};
-use countersign_blackbox::{bin, status};
+use countersign_blackbox::mcp::{
+    everything_http, held_request, rmcp_http_client, settles_as, text_of, RawHttp, Rig,
+};
 use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
 use rmcp::service::PeerRequestOptions;
 use serde_json::{json, Map, Value};
@@ -14,17 +16,6 @@ use serde_json::{json, Map, Value};
 fn params(tool: &str, args: Value) -> CallToolRequestParams {
     let args: Map<String, Value> = args.as_object().expect("object").clone();
     CallToolRequestParams::new(tool.to_owned()).with_arguments(args)
-}
-
-async fn held_request(console: &Console) -> String {
-    for _ in 0..100 {
-        console.ok(&["sync"]);
-        if let Some(id) = console.pending_ids().first() {
-            return id.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no request held");
 }
 
 async fn tools_list(url: &str) -> Value {
@@ -104,15 +95,7 @@ async fn a_cancelled_call_over_http_is_withdrawn() {
         .expect("sent");
     let id = held_request(&console).await;
     handle.cancel(Some("stop".into())).await.expect("cancel");
-    let mut state = Value::Null;
-    for _ in 0..50 {
-        state = status(&rig.gw, &rig.agent, &id, 0).await["state"].clone();
-        if state == "withdrawn" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(state, "withdrawn");
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &id, "withdrawn").await, "withdrawn");
     client.cancel().await.expect("close");
 }
 
