@@ -30,7 +30,8 @@ use crate::messages::{
 };
 use crate::sse;
 
-/// Request headers relayed to the server (everything else, hop-by-hop headers included, stays here).
+/// Request headers relayed to the server (everything else, hop-by-hop headers included, stays here; a body's
+/// `content-type` is always `application/json`, see [`Shared::send`]).
 const REQUEST_HEADERS: [&str; 6] =
     ["accept", "content-type", "authorization", "mcp-session-id", "mcp-protocol-version", "last-event-id"];
 /// Response headers relayed to the client.
@@ -188,12 +189,19 @@ impl Shared {
     ) -> reqwest::Result<reqwest::Response> {
         let mut req = self.http.request(method, self.upstream.clone());
         for name in REQUEST_HEADERS {
+            // A body's type is the proxy's to state (below), never the client's.
+            if body.is_some() && name == "content-type" {
+                continue;
+            }
             for v in headers.get_all(name) {
                 req = req.header(name, v.as_bytes());
             }
         }
         if let Some(b) = body {
-            req = req.body(b);
+            // Every body sent here parsed as strict UTF-8 JSON. The client's `charset` must not reach the
+            // server: `express.json()` decodes `charset=utf-7`, where `+ACI-` is a quote, so a ping here can
+            // be a tools/call there.
+            req = req.header("content-type", "application/json").body(b);
         }
         req.send().await
     }

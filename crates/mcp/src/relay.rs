@@ -70,6 +70,11 @@ impl Relay {
                 return;
             }
         };
+        // A raw `\r` in a strictly parsed message can only be whitespace between tokens, but a server that
+        // reads its stdin with universal newlines (the MCP Python SDK's `stdio_server`) ends a line there and
+        // would read the pieces as separate messages: `{"method":"ping","x":\r{…tools/call…}\r}` is one ping
+        // here and an unapproved tool call there. A space means the same to JSON and ends no line.
+        let bytes: Vec<u8> = bytes.into_iter().map(|b| if b == b'\r' { b' ' } else { b }).collect();
         match value {
             Value::Array(items) if items.iter().any(messages::is_tool_call) => {
                 // A batch (JSON-RPC 2.0, MCP 2025-03-26) holding a tool call: refused whole, each request answered.

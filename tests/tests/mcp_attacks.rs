@@ -1,0 +1,174 @@
+//! Attacks on `countersign-mcp`: bytes the proxy reads as one harmless message but a real MCP server's own
+//! parser reads as an unapproved `tools/call`. Each test fails if the smuggled call reaches the server.
+//! Needs node and python3, and the servers `scripts/setup.sh` installs (tests/mcp).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use countersign_blackbox::bin;
+use countersign_blackbox::mcp::{Raw, Rig};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+/// A stdio MCP server that frames its input exactly as the MCP Python SDK's `stdio_server` does (a UTF-8
+/// `TextIOWrapper` read line by line, so with universal newlines: `\r` ends a line too), and records every
+/// `tools/call` it receives in the file named by its first argument.
+const PYTHON_SDK_FRAMING: &str = r#"
+import io, json, sys
+log = sys.argv[1]
+stdin = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+while line := stdin.readline():
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    if not isinstance(m, dict) or "id" not in m or "method" not in m:
+        continue
+    if m["method"] == "initialize":
+        result = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}},
+                  "serverInfo": {"name": "python-sdk-framing", "version": "1"}}
+    elif m["method"] == "tools/call":
+        with open(log, "a") as f:
+            f.write(json.dumps(m) + "\n")
+        result = {"content": [{"type": "text", "text": "ran"}]}
+    else:
+        result = {}
+    sys.stdout.write(json.dumps({"jsonrpc": "2.0", "id": m["id"], "result": result}) + "\n")
+    sys.stdout.flush()
+"#;
+
+/// A streamable-HTTP MCP server built the way the TypeScript SDK documents it: `createMcpExpressApp()`
+/// (which installs `express.json()`) and `transport.handleRequest(req, res, req.body)`. Its one tool,
+/// `smuggled`, appends a line to the file named by the second argument each time it runs.
+fn express_server_js(sdk: &Path) -> String {
+    let esm = sdk.join("dist/esm/server");
+    format!(
+        r#"
+import {{ appendFileSync }} from 'node:fs';
+import {{ McpServer }} from '{mcp}';
+import {{ StreamableHTTPServerTransport }} from '{transport}';
+import {{ createMcpExpressApp }} from '{express}';
+const [port, log] = process.argv.slice(2);
+const app = createMcpExpressApp();
+app.post('/mcp', async (req, res) => {{
+  const server = new McpServer({{ name: 'express-json', version: '1' }});
+  server.registerTool('smuggled', {{ description: 'records each call' }}, async () => {{
+    appendFileSync(log, 'ran\n');
+    return {{ content: [{{ type: 'text', text: 'ran' }}] }};
+  }});
+  const transport = new StreamableHTTPServerTransport({{ sessionIdGenerator: undefined, enableJsonResponse: true }});
+  res.on('close', () => {{ transport.close(); server.close(); }});
+  await server.connect(transport);
+  await transport.handleRequest(req, res, req.body);
+}});
+app.listen(Number(port), '127.0.0.1');
+"#,
+        mcp = esm.join("mcp.js").display(),
+        transport = esm.join("streamableHttp.js").display(),
+        express = esm.join("express.js").display(),
+    )
+}
+
+fn sdk_dir() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("mcp/node_modules/@modelcontextprotocol/sdk");
+    assert!(p.exists(), "{} is missing: run `source scripts/setup.sh && install_mcp_servers`", p.display());
+    p
+}
+
+/// The lines a recording server wrote (none if it never ran a tool).
+fn recorded(log: &Path) -> Vec<String> {
+    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_owned).collect()
+}
+
+/// The express server on a free loopback port, recording into `log`: the child (killed when dropped) and its URL.
+async fn express_server(dir: &Path, log: &Path) -> (Child, String) {
+    let script = dir.join("express-server.mjs");
+    std::fs::write(&script, express_server_js(&sdk_dir())).expect("write the server");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let child = Command::new("node")
+        .arg(&script)
+        .arg(port.to_string())
+        .arg(log)
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn node");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return (child, format!("http://127.0.0.1:{port}/mcp"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the express server did not listen on {port}");
+}
+
+/// POST `body` with this `content-type`; the status and the JSON answer.
+async fn post(url: &str, content_type: &str, body: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", content_type)
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("post");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// UTF-7 for a string, as `iconv-lite` (and so `express.json()` with `charset=utf-7`) decodes it: one
+/// `+…-` block of modified base64 over its UTF-16BE code units.
+fn utf7_block(s: &str) -> String {
+    use base64::Engine;
+    let units: Vec<u8> = s.encode_utf16().flat_map(u16::to_be_bytes).collect();
+    format!("+{}-", base64::engine::general_purpose::STANDARD_NO_PAD.encode(units))
+}
+
+#[tokio::test]
+async fn a_carriage_return_cannot_split_one_message_into_a_tool_call_for_a_python_server() {
+    let rig = Rig::start("");
+    let log = rig.dir.path().join("calls.log");
+    let mut cmd = Command::new(bin("countersign-mcp"));
+    cmd.arg("stdio").arg("--config").arg(&rig.config).arg("--").arg("python3").arg("-c");
+    cmd.arg(PYTHON_SDK_FRAMING).arg(&log);
+    let mut raw = Raw::start(cmd).await;
+
+    // One strict JSON object to the proxy (a `ping`; `\r` is whitespace), three lines to a Python server:
+    // `{…"x":`, the tool call, `}`. Only the middle one parses, and it is a tool call nobody approved.
+    let smuggled = json!({"jsonrpc": "2.0", "id": "smuggled", "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "never approved"}}});
+    raw.send_line(&format!(r#"{{"jsonrpc":"2.0","id":"p","method":"ping","x":{}{smuggled}{}}}"#, '\r', '\r'))
+        .await;
+    let pong = raw.answer(&json!("p"), 10).await;
+    assert_eq!(pong["result"], json!({}), "the ping itself still reaches the server: {pong}");
+    raw.drain(1).await;
+    assert_eq!(recorded(&log), Vec::<String>::new(), "the server ran a tool call nobody approved");
+    assert!(!raw.seen.iter().any(|m| m["id"] == "smuggled"), "{:?}", raw.seen);
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn a_utf7_charset_cannot_turn_a_ping_into_a_tool_call_for_an_express_server() {
+    let rig = Rig::start("");
+    let log = rig.dir.path().join("calls.log");
+    let (_server, server_url) = express_server(rig.dir.path(), &log).await;
+    let proxy = rig.http(&server_url).await;
+
+    // Control: the server does run `smuggled` when asked directly, so the log below can show an attack.
+    let direct = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "smuggled", "arguments": {}}});
+    let (status, answer) = post(&server_url, "application/json", &direct.to_string()).await;
+    assert_eq!((status, &answer["result"]["content"][0]["text"]), (200, &json!("ran")), "{answer}");
+    std::fs::remove_file(&log).expect("the control call ran the tool");
+
+    // In UTF-8 (what the proxy reads) a ping with a string `params.z`; in UTF-7 (what express.json() decodes
+    // when the client names that charset) the string closes early, and a second `method` and `params`
+    // (JSON.parse keeps the last) make it a tools/call.
+    let inner = r#""},"method":"tools/call","params":{"name":"smuggled","arguments":{},"z":""#;
+    let body =
+        format!(r#"{{"jsonrpc":"2.0","id":"p","method":"ping","params":{{"z":"{}"}}}}"#, utf7_block(inner));
+    let (status, answer) = post(&proxy.url, "application/json; charset=utf-7", &body).await;
+    assert_eq!(recorded(&log), Vec::<String>::new(), "the server ran a tool call nobody approved: {answer}");
+    assert_eq!((status, &answer["result"]), (200, &json!({})), "the ping is answered as a ping: {answer}");
+}
