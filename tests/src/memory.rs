@@ -268,7 +268,7 @@ fn in_arena(maps: &[Mapping<'_>], i: usize) -> bool {
     let rest_reserved = maps.get(i + 1).is_some_and(|n| {
         n.path.is_empty() && n.start == m.end && n.perms.starts_with("---") && n.end - m.start == ARENA
     });
-    m.start % ARENA == 0 && (rest_reserved || m.end - m.start == ARENA)
+    m.start.is_multiple_of(ARENA) && (rest_reserved || m.end - m.start == ARENA)
 }
 
 /// The group of a named mapping.
