@@ -13,7 +13,7 @@ use tokio::process::{Child, Command};
 
 /// A stdio MCP server that frames its input exactly as the MCP Python SDK's `stdio_server` does (a UTF-8
 /// `TextIOWrapper` read line by line, so with universal newlines: `\r` ends a line too), and records every
-/// `tools/call` it receives in the file named by its first argument.
+/// request it receives, one JSON line each, in the file named by its first argument.
 const PYTHON_SDK_FRAMING: &str = r#"
 import io, json, sys
 log = sys.argv[1]
@@ -25,12 +25,12 @@ while line := stdin.readline():
         continue
     if not isinstance(m, dict) or "id" not in m or "method" not in m:
         continue
+    with open(log, "a") as f:
+        f.write(json.dumps(m) + "\n")
     if m["method"] == "initialize":
         result = {"protocolVersion": m["params"]["protocolVersion"], "capabilities": {"tools": {}},
                   "serverInfo": {"name": "python-sdk-framing", "version": "1"}}
     elif m["method"] == "tools/call":
-        with open(log, "a") as f:
-            f.write(json.dumps(m) + "\n")
         result = {"content": [{"type": "text", "text": "ran"}]}
     else:
         result = {}
@@ -81,6 +81,20 @@ fn recorded(log: &Path) -> Vec<String> {
     std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_owned).collect()
 }
 
+/// The requests a recording Python server received.
+fn received(log: &Path) -> Vec<Value> {
+    recorded(log).iter().map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+}
+
+/// The proxy over stdio in front of the recording Python server, and the server's log.
+async fn python_behind_proxy(rig: &Rig) -> (Raw, PathBuf) {
+    let log = rig.dir.path().join("requests.log");
+    let mut cmd = Command::new(bin("countersign-mcp"));
+    cmd.arg("stdio").arg("--config").arg(&rig.config).arg("--").arg("python3").arg("-c");
+    cmd.arg(PYTHON_SDK_FRAMING).arg(&log);
+    (Raw::start(cmd).await, log)
+}
+
 /// The express server on a free loopback port, recording into `log`: the child (killed when dropped) and its URL.
 async fn express_server(dir: &Path, log: &Path) -> (Child, String) {
     let script = dir.join("express-server.mjs");
@@ -128,11 +142,7 @@ fn utf7_block(s: &str) -> String {
 #[tokio::test]
 async fn a_carriage_return_cannot_split_one_message_into_a_tool_call_for_a_python_server() {
     let rig = Rig::start("");
-    let log = rig.dir.path().join("calls.log");
-    let mut cmd = Command::new(bin("countersign-mcp"));
-    cmd.arg("stdio").arg("--config").arg(&rig.config).arg("--").arg("python3").arg("-c");
-    cmd.arg(PYTHON_SDK_FRAMING).arg(&log);
-    let mut raw = Raw::start(cmd).await;
+    let (mut raw, log) = python_behind_proxy(&rig).await;
 
     // One strict JSON object to the proxy (a `ping`; `\r` is whitespace), three lines to a Python server:
     // `{…"x":`, the tool call, `}`. Only the middle one parses, and it is a tool call nobody approved.
@@ -143,7 +153,8 @@ async fn a_carriage_return_cannot_split_one_message_into_a_tool_call_for_a_pytho
     let pong = raw.answer(&json!("p"), 10).await;
     assert_eq!(pong["result"], json!({}), "the ping itself still reaches the server: {pong}");
     raw.drain(1).await;
-    assert_eq!(recorded(&log), Vec::<String>::new(), "the server ran a tool call nobody approved");
+    let calls: Vec<Value> = received(&log).into_iter().filter(|m| m["method"] == "tools/call").collect();
+    assert_eq!(calls, Vec::<Value>::new(), "the server ran a tool call nobody approved");
     assert!(!raw.seen.iter().any(|m| m["id"] == "smuggled"), "{:?}", raw.seen);
     raw.close().await;
 }
@@ -171,4 +182,51 @@ async fn a_utf7_charset_cannot_turn_a_ping_into_a_tool_call_for_an_express_serve
     let (status, answer) = post(&proxy.url, "application/json; charset=utf-7", &body).await;
     assert_eq!(recorded(&log), Vec::<String>::new(), "the server ran a tool call nobody approved: {answer}");
     assert_eq!((status, &answer["result"]), (200, &json!({})), "the ping is answered as a ping: {answer}");
+}
+
+#[tokio::test]
+async fn a_key_that_only_a_case_folding_server_reads_as_method_is_refused_over_stdio() {
+    let rig = Rig::start("");
+    let (mut raw, log) = python_behind_proxy(&rig).await;
+    // Go's encoding/json (mcp-go, go-sdk before CVE-2026-27896) matches `Method` to `method`, last one wins:
+    // a tools/call there, a ping here.
+    for (id, line) in [
+        (
+            "p1",
+            r#"{"jsonrpc":"2.0","id":"p1","method":"ping","Method":"tools/call","params":{"name":"echo","arguments":{"message":"never approved"}}}"#,
+        ),
+        (
+            "p2",
+            r#"{"jsonrpc":"2.0","id":"p2","METHOD":"tools/call","params":{"name":"echo","arguments":{}}}"#,
+        ),
+        ("p3", r#"{"jsonrpc":"2.0","id":"p3","method":"ping","param\u017f":{"name":"echo"}}"#),
+    ] {
+        raw.send_line(line).await;
+        let answer = raw.answer(&json!(id), 10).await;
+        assert_eq!(answer["error"]["code"], json!(-32600), "refused: {answer}");
+    }
+    raw.send(&json!({"jsonrpc": "2.0", "id": "after", "method": "ping"})).await;
+    assert_eq!(raw.answer(&json!("after"), 10).await["result"], json!({}), "the session goes on");
+    let ids: Vec<Value> = received(&log).into_iter().map(|m| m["id"].clone()).collect();
+    assert_eq!(ids, vec![json!("init"), json!("after")], "none of the look-alikes reached the server");
+    raw.close().await;
+}
+
+#[tokio::test]
+async fn a_key_that_only_a_case_folding_server_reads_as_a_tool_name_is_refused_over_http() {
+    let rig = Rig::start("");
+    let log = rig.dir.path().join("calls.log");
+    let (_server, server_url) = express_server(rig.dir.path(), &log).await;
+    let proxy = rig.http(&server_url).await;
+    // `get-sum` is allowed by the policy; a Go server would run `Name` instead.
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "get-sum", "Name": "smuggled", "arguments": {"a": 1, "b": 2}}});
+    let (status, answer) = post(&proxy.url, "application/json", &body.to_string()).await;
+    assert_eq!((status, &answer["error"]["code"]), (400, &json!(-32600)), "refused: {answer}");
+    assert!(answer["error"]["message"].as_str().unwrap_or_default().contains("\"Name\""), "{answer}");
+    let body = json!({"jsonrpc": "2.0", "id": 2, "method": "ping", "Method": "tools/call",
+        "params": {"name": "smuggled"}});
+    let (status, answer) = post(&proxy.url, "application/json", &body.to_string()).await;
+    assert_eq!((status, &answer["error"]["code"]), (400, &json!(-32600)), "refused: {answer}");
+    assert_eq!(recorded(&log), Vec::<String>::new());
 }

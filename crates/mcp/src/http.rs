@@ -135,6 +135,19 @@ async fn post(s: &Arc<Shared>, headers: &HeaderMap, body: Bytes) -> Response {
             return json(StatusCode::BAD_REQUEST, messages::rpc_error(&id, INVALID_REQUEST, &text));
         }
     };
+    if let Some(key) = messages::look_alike_key(&value) {
+        let errors: Vec<String> = messages::request_ids(&value)
+            .iter()
+            .map(|id| messages::rpc_error(id, INVALID_REQUEST, &messages::look_alike_refusal(&key)))
+            .collect();
+        let body = match &value {
+            Value::Array(_) => format!("[{}]", errors.join(",")),
+            _ => errors.into_iter().next().unwrap_or_else(|| {
+                messages::rpc_error(&Value::Null, INVALID_REQUEST, &messages::look_alike_refusal(&key))
+            }),
+        };
+        return json(StatusCode::BAD_REQUEST, body);
+    }
     let session = headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
     let m = match value {
         Value::Array(items) if items.iter().any(messages::is_tool_call) => {

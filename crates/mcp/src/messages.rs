@@ -80,6 +80,53 @@ pub fn tool_call(message: Map<String, Value>) -> Result<ToolCall, (Value, String
     Ok(ToolCall { id, name, arguments, progress_token, message })
 }
 
+/// Names a case-folding server could read from a look-alike key: the JSON-RPC envelope's, and the ones in
+/// `params` that say which tool runs with what.
+const ENVELOPE: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
+const PARAMS: [&str; 4] = ["name", "arguments", "_meta", "task"];
+
+/// A key as Go's `encoding/json` matches it to a struct field: ASCII case folded, `ſ` (U+017F) as `s` and
+/// the Kelvin sign (U+212A) as `k`.
+fn go_fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17F}' => 's',
+            '\u{212A}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
+fn look_alike_in(object: &Map<String, Value>, names: &[&str]) -> Option<String> {
+    object.keys().find(|k| names.iter().any(|n| k.as_str() != *n && go_fold(k) == *n)).cloned()
+}
+
+/// The first key of a message (or of any message in a batch) that is not an envelope or `params` name but
+/// folds to one, like `Method` or `paramſ`. Servers on Go's `encoding/json` (mcp-go, go-sdk before
+/// CVE-2026-27896) read `{"method":"ping","Method":"tools/call"}` as a tool call; such a message is refused.
+pub fn look_alike_key(message: &Value) -> Option<String> {
+    match message {
+        Value::Array(items) => items.iter().find_map(look_alike_key),
+        Value::Object(m) => look_alike_in(m, &ENVELOPE)
+            .or_else(|| m.get("params").and_then(Value::as_object).and_then(|p| look_alike_in(p, &PARAMS))),
+        _ => None,
+    }
+}
+
+/// Why a message with a look-alike key is refused.
+pub fn look_alike_refusal(key: &str) -> String {
+    format!("Countersign refused this message: its key {key:?} is not a JSON-RPC or MCP name but reads as one to some servers")
+}
+
+/// The ids of the requests in a message or a batch (answers and notifications have none to answer).
+pub fn request_ids(message: &Value) -> Vec<Value> {
+    let items = match message {
+        Value::Array(items) => items.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    items.iter().filter_map(|m| m.get("id").filter(|i| !i.is_null()).cloned()).collect()
+}
+
 /// Whether a message is a `tools/call` request (or looks like one: held either way).
 pub fn is_tool_call(message: &Value) -> bool {
     message.get("method").and_then(Value::as_str) == Some(TOOLS_CALL)
@@ -207,6 +254,32 @@ mod tests {
         );
         assert_eq!(listed.len(), 1);
         assert_eq!((listed[0].0.as_str(), listed[0].1.destructive_hint), ("a", Some(true)));
+    }
+
+    #[test]
+    fn keys_a_case_folding_server_would_read_as_the_envelope_are_found() {
+        for (text, key) in [
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping","Method":"tools/call"}"#, "Method"),
+            (r#"{"jsonrpc":"2.0","id":1,"METHOD":"tools/call"}"#, "METHOD"),
+            (r#"{"jsonrpc":"2.0","id":1,"method":"ping","param\u017f":{}}"#, "param\u{17F}"),
+            (r#"{"id":1,"method":"tools/call","params":{"name":"a","Name":"b"}}"#, "Name"),
+            (
+                r#"{"id":1,"method":"tools/call","params":{"name":"a","argument\u017f":{}}}"#,
+                "argument\u{17F}",
+            ),
+            (r#"[{"method":"ping"},{"Id":2,"method":"ping"}]"#, "Id"),
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(look_alike_key(&v).as_deref(), Some(key), "{text}");
+        }
+        for text in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a","arguments":{"Name":"x","ARGUMENTS":1}}}"#,
+            r#"{"jsonrpc":"2.0","method":"x","params":{"names":1,"uri":"u"},"extra":{"Method":1}}"#,
+            r#"[1,"Method"]"#,
+        ] {
+            let v: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(look_alike_key(&v), None, "only the envelope and params are looked at: {text}");
+        }
     }
 
     #[test]

@@ -70,6 +70,13 @@ impl Relay {
                 return;
             }
         };
+        if let Some(key) = messages::look_alike_key(&value) {
+            tracing::warn!(key = %key, "refused a message with a look-alike key");
+            for id in messages::request_ids(&value) {
+                self.answer(messages::rpc_error(&id, INVALID_REQUEST, &messages::look_alike_refusal(&key)));
+            }
+            return;
+        }
         // A raw `\r` in a strictly parsed message can only be whitespace between tokens, but a server that
         // reads its stdin with universal newlines (the MCP Python SDK's `stdio_server`) ends a line there and
         // would read the pieces as separate messages: `{"method":"ping","x":\r{…tools/call…}\r}` is one ping
