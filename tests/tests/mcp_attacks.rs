@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use countersign_blackbox::bin;
-use countersign_blackbox::mcp::{Raw, Rig};
+use countersign_blackbox::mcp::{settles_as, Raw, Rig};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -229,4 +229,45 @@ async fn a_key_that_only_a_case_folding_server_reads_as_a_tool_name_is_refused_o
     let (status, answer) = post(&proxy.url, "application/json", &body.to_string()).await;
     assert_eq!((status, &answer["error"]["code"]), (400, &json!(-32600)), "refused: {answer}");
     assert_eq!(recorded(&log), Vec::<String>::new());
+}
+
+/// The gateway request a held call reports in its progress notifications for `token`, once one arrives.
+async fn reported_request(raw: &mut Raw, token: &str) -> String {
+    for _ in 0..20 {
+        let found = raw.seen.iter().find_map(|m| {
+            let p = &m["params"];
+            let text = p["message"].as_str().filter(|_| p["progressToken"] == token)?;
+            Some(text.rsplit_once("(request ")?.1.split(')').next()?.to_owned())
+        });
+        if let Some(id) = found {
+            return id;
+        }
+        raw.drain(1).await;
+    }
+    panic!("no progress for {token}; seen {:?}", raw.seen);
+}
+
+fn held_echo(id: u64, token: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo",
+        "arguments": {"message": token}, "_meta": {"progressToken": token}}})
+}
+
+#[tokio::test]
+async fn a_cancelled_calls_id_reused_at_once_still_names_the_new_call() {
+    let rig = Rig::start("[approval]\nprogress_interval_ms = 200\n");
+    let mut raw = Raw::start(rig.stdio()).await;
+    raw.send(&held_echo(7, "first")).await;
+    let first = reported_request(&mut raw, "first").await;
+    // Cancel the first call and reuse its id before the proxy has withdrawn the first at the gateway.
+    raw.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}))
+        .await;
+    raw.send(&held_echo(7, "second")).await;
+    let second = reported_request(&mut raw, "second").await;
+    assert_ne!(first, second);
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &first, "withdrawn").await, "withdrawn");
+    // The first call's end must not forget the second: cancelling id 7 now withdraws the second.
+    raw.send(&json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}}))
+        .await;
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &second, "withdrawn").await, "withdrawn");
+    raw.close().await;
 }

@@ -44,8 +44,11 @@ struct Shared {
     guard: Arc<Guard>,
     upstream: Url,
     http: reqwest::Client,
-    /// Held calls by (session, request id).
-    held: Mutex<HashMap<(String, IdKey), CancellationToken>>,
+    /// Held calls by (session, request id): each hold's serial and its cancel token. The serial keeps a
+    /// cancelled call's task from removing the entry of a newer call that reused its id.
+    held: Mutex<HashMap<(String, IdKey), (u64, CancellationToken)>>,
+    /// The serial of the last hold.
+    serial: std::sync::atomic::AtomicU64,
 }
 
 /// Serve until interrupted. Prints `countersign-mcp listening on URL` on stdout once bound.
@@ -64,8 +67,13 @@ pub async fn run(loaded: Loaded, listen: SocketAddr, upstream: Url, public: bool
         .connect_timeout(std::time::Duration::from_secs(10))
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let shared =
-        Arc::new(Shared { guard, upstream: upstream.clone(), http, held: Mutex::new(HashMap::new()) });
+    let shared = Arc::new(Shared {
+        guard,
+        upstream: upstream.clone(),
+        http,
+        held: Mutex::new(HashMap::new()),
+        serial: std::sync::atomic::AtomicU64::new(0),
+    });
     let listener =
         tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
@@ -175,7 +183,11 @@ async fn post(s: &Arc<Shared>, headers: &HeaderMap, body: Bytes) -> Response {
         },
         (CANCELLED, _) => {
             let token = messages::cancelled_id(&m).and_then(|id| {
-                s.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&(session, id_key(&id)))
+                s.held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&(session, id_key(&id)))
+                    .map(|(_, t)| t)
             });
             match token {
                 Some(t) => {
@@ -230,21 +242,29 @@ impl Shared {
     async fn hold(self: &Arc<Self>, session: String, headers: &HeaderMap, call: ToolCall) -> Response {
         let key = (session, id_key(&call.id));
         let cancel = CancellationToken::new();
-        {
+        let serial = {
             let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
             if held.contains_key(&key) {
                 let text = "a call with this id is already waiting for approval";
                 return json(StatusCode::OK, messages::rpc_error(&call.id, INVALID_REQUEST, text));
             }
-            held.insert(key.clone(), cancel.clone());
-        }
+            let serial = self.serial.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            held.insert(key.clone(), (serial, cancel.clone()));
+            serial
+        };
         let accepts_sse = headers
             .get_all(header::ACCEPT)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .any(|v| v.contains("text/event-stream"));
-        let task =
-            Held { shared: Arc::clone(self), key, headers: headers.clone(), call, cancel: cancel.clone() };
+        let task = Held {
+            shared: Arc::clone(self),
+            key,
+            serial,
+            headers: headers.clone(),
+            call,
+            cancel: cancel.clone(),
+        };
         if accepts_sse {
             let (tx, rx) = mpsc::unbounded_channel();
             // The client closing the stream withdraws the call (the drop guard lives in the body).
@@ -274,6 +294,7 @@ enum Reply {
 struct Held {
     shared: Arc<Shared>,
     key: (String, IdKey),
+    serial: u64,
     headers: HeaderMap,
     call: ToolCall,
     cancel: CancellationToken,
@@ -297,7 +318,11 @@ impl Held {
                 &self.cancel,
             )
             .await;
-        let was_held = self.shared.held.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.key).is_some();
+        let was_held = {
+            let mut held = self.shared.held.lock().unwrap_or_else(|p| p.into_inner());
+            let mine = held.get(&self.key).is_some_and(|(s, _)| *s == self.serial);
+            mine && held.remove(&self.key).is_some()
+        };
         let answer = match outcome {
             Outcome::Forward { args, .. } if was_held => {
                 tracing::info!(tool = %self.call.name, "approved tool call forwarded");

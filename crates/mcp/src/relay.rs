@@ -24,8 +24,11 @@ pub type Out = UnboundedSender<Vec<u8>>;
 
 #[derive(Debug, Default)]
 struct State {
-    /// Calls held at the gateway, by the client's request id.
-    held: HashMap<IdKey, CancellationToken>,
+    /// Calls held at the gateway, by the client's request id: each hold's serial and its cancel token.
+    held: HashMap<IdKey, (u64, CancellationToken)>,
+    /// The serial of the next hold. A client may reuse a cancelled call's id at once; the serial tells the
+    /// cancelled call's task, when it ends, that the entry is now another call's and not its own to remove.
+    serial: u64,
     /// Ids of `tools/list` requests whose answers have not come back yet.
     listing: HashSet<IdKey>,
 }
@@ -115,7 +118,10 @@ impl Relay {
             },
             (CANCELLED, _) => {
                 let mut state = self.state();
-                match messages::cancelled_id(&m).and_then(|id| state.held.remove(&id_key(&id))) {
+                match messages::cancelled_id(&m)
+                    .and_then(|id| state.held.remove(&id_key(&id)))
+                    .map(|(_, t)| t)
+                {
                     // Held here: the server never saw it. Withdrawn at the gateway; nobody answers it.
                     Some(token) => token.cancel(),
                     None => {
@@ -136,7 +142,7 @@ impl Relay {
     fn hold(self: &Arc<Self>, call: ToolCall) {
         let key = id_key(&call.id);
         let cancel = CancellationToken::new();
-        {
+        let serial = {
             let mut state = self.state();
             if state.held.contains_key(&key) {
                 drop(state);
@@ -147,8 +153,11 @@ impl Relay {
                 ));
                 return;
             }
-            state.held.insert(key.clone(), cancel.clone());
-        }
+            state.serial += 1;
+            let serial = state.serial;
+            state.held.insert(key.clone(), (serial, cancel.clone()));
+            serial
+        };
         let relay = Arc::clone(self);
         tokio::spawn(async move {
             let mut step = 0;
@@ -163,7 +172,10 @@ impl Relay {
             let outcome = relay.guard.decide(&call, progress, &cancel).await;
             // Removed and sent under one lock: a cancellation that comes after is passed to the server, in order.
             let mut state = relay.state();
-            let was_held = state.held.remove(&key).is_some();
+            let was_held = state.held.get(&key).is_some_and(|(s, _)| *s == serial);
+            if was_held {
+                state.held.remove(&key);
+            }
             match outcome {
                 Outcome::Forward { args, .. } if was_held => {
                     tracing::info!(tool = %call.name, "approved tool call forwarded");
@@ -189,7 +201,7 @@ impl Relay {
 
     /// The client is gone: withdraw every held call, waiting at most `grace` for the gateway.
     pub async fn close(&self, grace: Duration) {
-        let tokens: Vec<CancellationToken> = self.state().held.values().cloned().collect();
+        let tokens: Vec<CancellationToken> = self.state().held.values().map(|(_, t)| t.clone()).collect();
         tokens.iter().for_each(CancellationToken::cancel);
         let until = tokio::time::Instant::now() + grace;
         while !self.state().held.is_empty() && tokio::time::Instant::now() < until {
