@@ -7,9 +7,19 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::messages;
 
-/// One JSON-RPC message as an SSE `message` event (JSON has no raw newlines, so one `data:` line).
+/// One JSON-RPC message as an SSE `message` event. The proxy's own messages have no raw line breaks, but a
+/// server's JSON answer relayed here may (pretty-printed, or hostile: `}\n\ndata: {…}` would end the event
+/// early and start another), so each line gets its own `data:` field and the client reads one message back.
 pub fn event(message: &str) -> Bytes {
-    Bytes::from(format!("event: message\ndata: {message}\n\n"))
+    let mut out = String::from("event: message\n");
+    let body = message.trim_end_matches(['\r', '\n']);
+    for line in body.split("\r\n").flat_map(|l| l.split(['\r', '\n'])) {
+        out.push_str("data: ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
 }
 
 /// The `data` of every event in a complete SSE body.
@@ -66,5 +76,16 @@ mod tests {
         let mut body = event(r#"{"a":1}"#).to_vec();
         body.extend_from_slice(b": comment\nid: 7\nevent: message\ndata: {\"b\":\ndata: 2}\n\n");
         assert_eq!(data_of(&body).await, vec![br#"{"a":1}"#.to_vec(), b"{\"b\":\n2}".to_vec()]);
+    }
+
+    #[tokio::test]
+    async fn a_servers_line_breaks_stay_inside_its_one_event() {
+        // A server's JSON answer relayed as an event: pretty-printed, or with lines that look like SSE fields.
+        let answer =
+            "{\"jsonrpc\": \"2.0\",\r\n \"id\": 1,\r \"result\": {}}\n\ndata: {\"id\":2,\"result\":{}}\n";
+        let got = data_of(&event(answer)).await;
+        assert_eq!(got.len(), 1, "one event: {got:?}");
+        let want = answer.replace("\r\n", "\n").replace('\r', "\n");
+        assert_eq!(String::from_utf8_lossy(&got[0]), want.trim_end_matches('\n'));
     }
 }
