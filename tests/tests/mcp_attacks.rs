@@ -1,5 +1,6 @@
 //! Attacks on `countersign-mcp`: bytes the proxy reads as one harmless message but a real MCP server's own
-//! parser reads as an unapproved `tools/call`. Each test fails if the smuggled call reaches the server.
+//! parser reads as an unapproved `tools/call`, held calls whose client cancels or leaves, and what an HTTP
+//! endpoint must keep refusing. Each test fails if the attack gets a call, or a cancel, past the proxy.
 //! Needs node and python3, and the servers `scripts/setup.sh` installs (tests/mcp).
 
 use std::path::{Path, PathBuf};
@@ -7,7 +8,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use countersign_blackbox::bin;
-use countersign_blackbox::mcp::{settles_as, Raw, Rig};
+use countersign_blackbox::console::Console;
+use countersign_blackbox::mcp::{held_request, settles_as, Raw, Rig};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 
@@ -182,6 +184,15 @@ async fn a_utf7_charset_cannot_turn_a_ping_into_a_tool_call_for_an_express_serve
     let (status, answer) = post(&proxy.url, "application/json; charset=utf-7", &body).await;
     assert_eq!(recorded(&log), Vec::<String>::new(), "the server ran a tool call nobody approved: {answer}");
     assert_eq!((status, &answer["result"]), (200, &json!({})), "the ping is answered as a ping: {answer}");
+
+    // The proxy states the body's type itself now, so it must still refuse what the server refused: a web
+    // page's no-preflight "simple request" (text/plain) stays a 415, as the SDK's own check answers it.
+    let ping = json!({"jsonrpc": "2.0", "id": "q", "method": "ping"}).to_string();
+    assert_eq!(post(&server_url, "text/plain", &ping).await.0, 415, "the server's own answer");
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", ""] {
+        assert_eq!(post(&proxy.url, content_type, &ping).await.0, 415, "{content_type:?}");
+    }
+    assert_eq!(post(&proxy.url, "Application/JSON ; charset=UTF-8", &ping).await.0, 200);
 }
 
 #[tokio::test]
@@ -270,4 +281,32 @@ async fn a_cancelled_calls_id_reused_at_once_still_names_the_new_call() {
         .await;
     assert_eq!(settles_as(&rig.gw, &rig.agent, &second, "withdrawn").await, "withdrawn");
     raw.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_only_client_that_goes_away_has_its_held_call_withdrawn() {
+    let rig = Rig::start("");
+    let console = Console::new();
+    console.connect(&rig.gw, "alice@acme.example").await;
+    let log = rig.dir.path().join("calls.log");
+    let (_server, server_url) = express_server(rig.dir.path(), &log).await;
+    let proxy = rig.http(&server_url).await;
+    // A client that accepts only JSON gets no bytes while its call is held: nothing the proxy writes can
+    // fail and tell it the client left. Closing the connection must still withdraw the call.
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"message": "I left"}}});
+    let url = proxy.url.clone();
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json")
+            .body(call.to_string())
+            .send()
+            .await
+    });
+    let id = held_request(&console).await;
+    pending.abort();
+    let _ = pending.await;
+    assert_eq!(settles_as(&rig.gw, &rig.agent, &id, "withdrawn").await, "withdrawn");
 }

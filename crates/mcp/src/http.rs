@@ -134,7 +134,17 @@ fn unreachable_server(e: reqwest::Error) -> Response {
     refuse(StatusCode::BAD_GATEWAY, &format!("the MCP server could not be reached: {}", e.without_url()))
 }
 
+/// Whether a POST says its body is JSON. The proxy forwards every body as `application/json`, so it refuses
+/// what the server would: above all a web page's `text/plain` POST, which a browser sends without a preflight.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(v) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    v.split(';').next().unwrap_or_default().trim().eq_ignore_ascii_case("application/json")
+}
+
 async fn post(s: &Arc<Shared>, headers: &HeaderMap, body: Bytes) -> Response {
+    if !is_json(headers) {
+        return refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, "the MCP endpoint takes application/json");
+    }
     let value = match countersign_protocol::ijson::parse(&body) {
         Ok(v) => v,
         Err(e) => {
