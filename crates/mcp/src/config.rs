@@ -220,6 +220,20 @@ impl Config {
                 self.gateway.url
             )));
         }
+        // Plain http only on this machine: elsewhere the tokens would travel in clear, and whoever is on the
+        // path could answer the redeem with arguments of their choosing (the Python client's rule too).
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if url.scheme() == "http" && !loopback {
+            return Err(ConfigError::Invalid(format!(
+                "gateway.url {:?}: plain http is only allowed to a loopback gateway; use https",
+                self.gateway.url
+            )));
+        }
         if !url.username().is_empty() || url.password().is_some() || url.query().is_some() {
             return Err(ConfigError::Invalid("gateway.url must not carry credentials or a query".into()));
         }
@@ -346,4 +360,35 @@ fn check_private(path: &Path) -> Result<(), String> {
 #[cfg(not(unix))]
 fn check_private(_: &Path) -> Result<(), String> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_url(url: &str) -> Result<Url, ConfigError> {
+        let text = format!(
+            "[gateway]\nurl = \"{url}\"\n[agent]\nworkload = \"spiffe://acme.example/a\"\ndisplay = \"A\"\n\
+             [target]\nsystem = \"crm\"\nenvironment = \"production\"\n[purpose]\ncode = \"c\"\nstatement = \"s\"\n"
+        );
+        Config::parse(&text, Path::new("c.toml")).expect("parses").validate()
+    }
+
+    #[test]
+    fn plain_http_reaches_only_a_loopback_gateway() {
+        // Over plain http to another host the tokens travel in clear, and whoever is on the path answers the
+        // redeem: the arguments the proxy forwards as "approved" would be theirs.
+        for url in ["http://gateway.acme.example:8787", "http://10.0.0.5:8787", "http://[fe80::1]:8787"] {
+            let e = with_url(url).expect_err(url).to_string();
+            assert!(e.contains("https"), "{url}: {e}");
+        }
+        for url in [
+            "http://127.0.0.1:8787",
+            "http://localhost:8787",
+            "http://[::1]:8787",
+            "https://gateway.acme.example",
+        ] {
+            assert!(with_url(url).is_ok(), "{url}");
+        }
+    }
 }
