@@ -85,25 +85,28 @@ pub fn tool_call(message: Map<String, Value>) -> Result<ToolCall, (Value, String
 const ENVELOPE: [&str; 6] = ["jsonrpc", "id", "method", "params", "result", "error"];
 const PARAMS: [&str; 4] = ["name", "arguments", "_meta", "task"];
 
-/// A key as Go's `encoding/json` matches it to a struct field: ASCII case folded, `ſ` (U+017F) as `s` and
-/// the Kelvin sign (U+212A) as `k`.
-fn go_fold(key: &str) -> String {
+/// A key as case-insensitive JSON readers match it to a field: ASCII case folded, and the four non-ASCII
+/// letters whose simple case mapping is ASCII: `ſ` (U+017F) as `s` and the Kelvin sign (U+212A) as `k` (Go's
+/// `encoding/json`), dotless `ı` (U+0131) and `İ` (U+0130) as `i` (.NET's ordinal ignore-case).
+fn fold(key: &str) -> String {
     key.chars()
         .map(|c| match c {
             '\u{17F}' => 's',
             '\u{212A}' => 'k',
+            '\u{130}' | '\u{131}' => 'i',
             c => c.to_ascii_lowercase(),
         })
         .collect()
 }
 
 fn look_alike_in(object: &Map<String, Value>, names: &[&str]) -> Option<String> {
-    object.keys().find(|k| names.iter().any(|n| k.as_str() != *n && go_fold(k) == *n)).cloned()
+    object.keys().find(|k| names.iter().any(|n| k.as_str() != *n && fold(k) == *n)).cloned()
 }
 
 /// The first key of a message (or of any message in a batch) that is not an envelope or `params` name but
 /// folds to one, like `Method` or `paramſ`. Servers on Go's `encoding/json` (mcp-go, go-sdk before
-/// CVE-2026-27896) read `{"method":"ping","Method":"tools/call"}` as a tool call; such a message is refused.
+/// CVE-2026-27896) or on case-insensitive .NET options read `{"method":"ping","Method":"tools/call"}` as a
+/// tool call; such a message is refused.
 pub fn look_alike_key(message: &Value) -> Option<String> {
     match message {
         Value::Array(items) => items.iter().find_map(look_alike_key),
@@ -268,6 +271,8 @@ mod tests {
                 "argument\u{17F}",
             ),
             (r#"[{"method":"ping"},{"Id":2,"method":"ping"}]"#, "Id"),
+            (r#"{"id":1,"\u0131d":2,"method":"ping"}"#, "\u{131}d"),
+            (r#"{"id":1,"method":"tools/call","params":{"name":"a","tas\u212a":{}}}"#, "tas\u{212A}"),
         ] {
             let v: Value = serde_json::from_str(text).unwrap();
             assert_eq!(look_alike_key(&v).as_deref(), Some(key), "{text}");
