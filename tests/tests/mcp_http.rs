@@ -135,6 +135,29 @@ async fn the_http_proxy_fails_closed_and_refuses_what_it_must() {
     let ping = json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}).to_string();
     let (code, _, _) = raw.post_with(&ping, &[("origin", "http://evil.example")]).await;
     assert_eq!(code, 403);
+    // A rebinding page's request names the page's host, with or without an Origin.
+    let status_for_host = |host: &'static str| {
+        let (addr, ping) = (
+            proxy.url.trim_start_matches("http://").split('/').next().unwrap_or_default().to_owned(),
+            ping.clone(),
+        );
+        async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut tcp = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+            let req = format!(
+                "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ping}",
+                ping.len()
+            );
+            tcp.write_all(req.as_bytes()).await.expect("write");
+            let mut answer = String::new();
+            let _ = tcp.read_to_string(&mut answer).await;
+            answer.lines().next().unwrap_or_default().to_owned()
+        }
+    };
+    let line = status_for_host("evil.example").await;
+    assert!(line.contains(" 403 "), "{line}");
+    let line = status_for_host("localhost").await;
+    assert!(!line.contains(" 403 "), "this machine's name is not refused: {line}");
     let (code, _, messages) = raw.post_with(&ping, &[("origin", "http://localhost:3000")]).await;
     assert_eq!(
         (code, messages.iter().any(|m| m["id"] == 7 && m.get("result").is_some())),

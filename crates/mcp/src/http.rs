@@ -49,6 +49,8 @@ struct Shared {
     held: Mutex<HashMap<(String, IdKey), (u64, CancellationToken)>>,
     /// The serial of the last hold.
     serial: std::sync::atomic::AtomicU64,
+    /// Listening beyond loopback (`--public`): the `Host` check is the operator's own front's job.
+    public: bool,
 }
 
 /// Serve until interrupted. Prints `countersign-mcp listening on URL` on stdout once bound.
@@ -68,6 +70,7 @@ pub async fn run(loaded: Loaded, listen: SocketAddr, upstream: Url, public: bool
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let shared = Arc::new(Shared {
+        public,
         guard,
         upstream: upstream.clone(),
         http,
@@ -98,7 +101,16 @@ fn json(status: StatusCode, body: String) -> Response {
 /// A browser page must not reach the proxy through DNS rebinding: an `Origin` must be this machine.
 fn local_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else { return true };
-    let Some(url) = origin.to_str().ok().and_then(|o| Url::parse(o).ok()) else { return false };
+    origin.to_str().ok().and_then(|o| Url::parse(o).ok()).is_some_and(|u| is_local(&u))
+}
+
+/// The same for `Host`: a rebinding page's same-origin GET carries no `Origin`, but its `Host` is the page's name.
+fn local_host(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST) else { return true };
+    host.to_str().ok().and_then(|h| Url::parse(&format!("http://{h}/")).ok()).is_some_and(|u| is_local(&u))
+}
+
+fn is_local(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -119,6 +131,9 @@ async fn handle(
     }
     if !local_origin(&headers) {
         return refuse(StatusCode::FORBIDDEN, "requests from web pages of other origins are refused");
+    }
+    if !s.public && !local_host(&headers) {
+        return refuse(StatusCode::FORBIDDEN, "requests naming another host are refused (DNS rebinding)");
     }
     match method {
         Method::POST => post(&s, &headers, body).await,
