@@ -26,7 +26,9 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def say(text: str) -> None:
-    print(f"\n[mcp demo] {text}", file=sys.stderr, flush=True)
+    # Server and gateway text is hostile: control, bidi and other invisible characters are shown as escapes.
+    safe = "".join(c if c.isprintable() else f"\\u{{{ord(c):04x}}}" for c in text)
+    print(f"\n[mcp demo] {safe}", file=sys.stderr, flush=True)
 
 
 def gateway_url(log: Path, seconds: int = 180) -> str:

@@ -61,7 +61,7 @@ impl Guard {
         } else {
             Duration::from_secs(crate::gateway::MAX_WAIT_S)
         };
-        tracing::info!(tool = %call.name, "tool call sent to the gateway");
+        tracing::info!(tool = ?call.name, "tool call sent to the gateway");
         enforce(&self.gateway, &d, Hold { every, max_wait: None }, progress, cancel).await
     }
 }

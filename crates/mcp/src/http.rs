@@ -350,7 +350,7 @@ impl Held {
         };
         let answer = match outcome {
             Outcome::Forward { args, .. } if was_held => {
-                tracing::info!(tool = %self.call.name, "approved tool call forwarded");
+                tracing::info!(tool = ?self.call.name, "approved tool call forwarded");
                 let body = Bytes::from(self.call.with_arguments(args));
                 match self.shared.send(Method::POST, &self.headers, Some(body)).await {
                     Ok(r) => Ok(r),

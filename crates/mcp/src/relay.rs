@@ -62,7 +62,7 @@ impl Relay {
             Ok(v) => v,
             Err(e) => {
                 let id = messages::head(&bytes).and_then(|h| h.id);
-                tracing::warn!(error = %e, "refused a message that does not parse strictly");
+                tracing::warn!(error = ?e.to_string(), "refused a message that does not parse strictly");
                 if let Some(id) = id {
                     self.answer(messages::rpc_error(
                         &id,
@@ -74,7 +74,7 @@ impl Relay {
             }
         };
         if let Some(key) = messages::look_alike_key(&value) {
-            tracing::warn!(key = %key, "refused a message with a look-alike key");
+            tracing::warn!(key = ?key, "refused a message with a look-alike key");
             for id in messages::request_ids(&value) {
                 self.answer(messages::rpc_error(&id, INVALID_REQUEST, &messages::look_alike_refusal(&key)));
             }
@@ -178,7 +178,7 @@ impl Relay {
             }
             match outcome {
                 Outcome::Forward { args, .. } if was_held => {
-                    tracing::info!(tool = %call.name, "approved tool call forwarded");
+                    tracing::info!(tool = ?call.name, "approved tool call forwarded");
                     let _ = relay.to_server.send(call.with_arguments(args).into_bytes());
                 }
                 Outcome::Refuse(r) if was_held => relay.answer(messages::tool_error(&call.id, r.text())),
